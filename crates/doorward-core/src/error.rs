@@ -1,0 +1,53 @@
+//! `Error`: what happened, in the domain's words. Never an HTTP status:
+//! the binary's `http/problem.rs` alone maps these to responses.
+
+use crate::store::StoreError;
+use crate::types::FieldError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Input failed validation; one entry per field.
+    #[error("invalid request")]
+    Invalid(Vec<FieldError>),
+    #[error("weak password: {0}")]
+    WeakPassword(String),
+    #[error("email already registered")]
+    EmailTaken,
+    #[error("username already taken")]
+    UsernameTaken,
+    /// Unknown user or wrong password: deliberately one outcome.
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    #[error("account disabled")]
+    AccountDisabled,
+    #[error("invalid refresh token")]
+    InvalidRefreshToken,
+    #[error("refresh token reused")]
+    RefreshReused,
+    #[error("not found")]
+    NotFound,
+    /// Too many password hashes queued: try again shortly.
+    #[error("busy")]
+    Busy { retry_after_secs: u64 },
+    /// The database is unreachable.
+    #[error("unavailable")]
+    Unavailable,
+    /// Anything else; the cause is logged, never shown.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict("email") => Error::EmailTaken,
+            StoreError::Conflict("username") => Error::UsernameTaken,
+            StoreError::Conflict(other) => Error::Internal(format!("conflict on {other}")),
+            StoreError::NotFound => Error::NotFound,
+            StoreError::Unavailable(_) => Error::Unavailable,
+            StoreError::Other(m) => Error::Internal(m),
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,17 @@
+//! Doorward's decisions: who may sign up and log in, how passwords are hashed,
+//! how sessions and refresh tokens rotate, which key signs. No HTTP, no SQL:
+//! the binary turns requests into calls here, and `store::Store` is the only
+//! way out to data.
+
+pub mod accounts;
+pub mod audit;
+pub mod clock;
+pub mod error;
+pub mod keys;
+pub mod passwords;
+pub mod sessions;
+pub mod store;
+pub mod tokens;
+pub mod types;
+
+pub use error::{Error, Result};

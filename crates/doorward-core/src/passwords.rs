@@ -1,0 +1,482 @@
+//! Password hashing and policy.
+//!
+//! Argon2id in PHC format; imported bcrypt hashes verify and are upgraded on
+//! the next successful login. Hashing is CPU- and memory-heavy, so it runs on
+//! the blocking pool with a bounded number in flight and a bounded queue:
+//! when the queue is full the caller gets `Error::Busy` (503 + Retry-After)
+//! instead of the server queueing without limit (OWASP ASVS 2.4, NIST
+//! SP 800-63B 5.1.1.2).
+
+use std::sync::Arc;
+
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use rand::RngCore;
+use tokio::sync::Semaphore;
+
+use crate::error::{Error, Result};
+use crate::types::{Email, Password, Username};
+
+/// Argon2id cost parameters (OWASP's minimum recommendation by default).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HashParams {
+    /// Memory in KiB.
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+impl Default for HashParams {
+    fn default() -> Self {
+        HashParams {
+            memory_kib: 19_456,
+            iterations: 2,
+            parallelism: 1,
+        }
+    }
+}
+
+impl HashParams {
+    fn argon2(&self) -> Result<Argon2<'static>> {
+        let params = Params::new(self.memory_kib, self.iterations, self.parallelism, None)
+            .map_err(|e| Error::Internal(format!("argon2 parameters: {e}")))?;
+        Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+    }
+
+    /// Check that argon2 accepts these parameters (for config validation).
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        Params::new(self.memory_kib, self.iterations, self.parallelism, None)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// The result of checking a password against a stored hash.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Verified {
+    pub ok: bool,
+    /// The stored hash is bcrypt or weaker argon2 than configured: re-hash now.
+    pub needs_rehash: bool,
+}
+
+/// Bounds: how many hashes run at once, and how many may wait.
+#[derive(Clone, Copy, Debug)]
+pub struct HashPool {
+    pub max_in_flight: usize,
+    pub max_queued: usize,
+}
+
+impl Default for HashPool {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        HashPool {
+            max_in_flight: cores,
+            max_queued: cores * 32,
+        }
+    }
+}
+
+/// Hashes and verifies passwords on a bounded pool.
+pub struct PasswordHasher {
+    params: HashParams,
+    argon: Argon2<'static>,
+    /// Permits for hashes running now.
+    running: Arc<Semaphore>,
+    /// Permits for hashes running or waiting: its size bounds memory.
+    admitted: Arc<Semaphore>,
+    /// A real hash of a random password, verified when the user is unknown so
+    /// that "no such user" costs the same time as "wrong password".
+    dummy_hash: String,
+}
+
+struct QueueSlot;
+
+impl QueueSlot {
+    fn new() -> Self {
+        metrics::gauge!("doorward_hash_queue_depth").increment(1.0);
+        QueueSlot
+    }
+}
+
+impl Drop for QueueSlot {
+    fn drop(&mut self) {
+        metrics::gauge!("doorward_hash_queue_depth").decrement(1.0);
+    }
+}
+
+impl PasswordHasher {
+    pub fn new(params: HashParams, pool: HashPool) -> Result<Self> {
+        let argon = params.argon2()?;
+        let mut random = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut random);
+        let dummy_hash = hash_with(&argon, &random)?;
+        let running = pool.max_in_flight.max(1);
+        Ok(PasswordHasher {
+            params,
+            argon,
+            running: Arc::new(Semaphore::new(running)),
+            admitted: Arc::new(Semaphore::new(running + pool.max_queued)),
+            dummy_hash,
+        })
+    }
+
+    pub fn params(&self) -> HashParams {
+        self.params
+    }
+
+    /// Run one CPU-heavy job on the blocking pool, within the bounds.
+    async fn run<T: Send + 'static>(&self, job: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+        let admitted = self
+            .admitted
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| Error::Busy {
+                retry_after_secs: 1,
+            })?;
+        let _slot = QueueSlot::new();
+        let running = self
+            .running
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| Error::Internal("hash pool closed".into()))?;
+        let span = tracing::Span::current();
+        // The permits move into the job: a request that goes away mid-hash
+        // cannot free its slot before the CPU work ends.
+        tokio::task::spawn_blocking(move || {
+            let _permits = (admitted, running);
+            span.in_scope(job)
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("hash task failed: {e}")))
+    }
+
+    /// Hash a new password (argon2id, PHC string).
+    #[tracing::instrument(skip_all)]
+    pub async fn hash(&self, password: &Password) -> Result<String> {
+        let argon = self.argon.clone();
+        let secret = password.expose().as_bytes().to_vec();
+        self.run(move || hash_with(&argon, &secret)).await?
+    }
+
+    /// Verify `password` against `stored`, or against the dummy hash when
+    /// there is no stored hash (unknown user): same work either way.
+    #[tracing::instrument(skip_all)]
+    pub async fn verify(&self, password: &Password, stored: Option<&str>) -> Result<Verified> {
+        let known = stored.is_some();
+        let stored = stored.unwrap_or(&self.dummy_hash).to_owned();
+        let secret = password.expose().as_bytes().to_vec();
+        let params = self.params;
+        let argon = self.argon.clone();
+        let verified = self
+            .run(move || verify_with(&argon, params, &secret, &stored))
+            .await?;
+        Ok(Verified {
+            ok: known && verified.ok,
+            needs_rehash: known && verified.ok && verified.needs_rehash,
+        })
+    }
+}
+
+fn hash_with(argon: &Argon2<'static>, secret: &[u8]) -> Result<String> {
+    let mut salt = [0u8; 16];
+    rand::thread_rng().fill_bytes(&mut salt);
+    let salt = SaltString::encode_b64(&salt).map_err(|e| Error::Internal(format!("salt: {e}")))?;
+    argon
+        .hash_password(secret, &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| Error::Internal(format!("argon2: {e}")))
+}
+
+/// Pure verification; an unparseable stored hash never matches.
+fn verify_with(
+    argon: &Argon2<'static>,
+    params: HashParams,
+    secret: &[u8],
+    stored: &str,
+) -> Verified {
+    if is_bcrypt(stored) {
+        let ok = bcrypt::verify(secret, stored).unwrap_or(false);
+        return Verified {
+            ok,
+            needs_rehash: true,
+        };
+    }
+    let Ok(parsed) = PasswordHash::new(stored) else {
+        return Verified {
+            ok: false,
+            needs_rehash: false,
+        };
+    };
+    let ok = argon.verify_password(secret, &parsed).is_ok();
+    Verified {
+        ok,
+        needs_rehash: ok && is_weaker(&parsed, params),
+    }
+}
+
+fn is_bcrypt(stored: &str) -> bool {
+    ["$2a$", "$2b$", "$2y$"]
+        .iter()
+        .any(|p| stored.starts_with(p))
+}
+
+/// True when `hash` is not argon2id or any cost is below `target`.
+pub fn is_weaker(hash: &PasswordHash<'_>, target: HashParams) -> bool {
+    if hash.algorithm.as_str() != "argon2id" {
+        return true;
+    }
+    match Params::try_from(hash) {
+        Ok(p) => {
+            p.m_cost() < target.memory_kib
+                || p.t_cost() < target.iterations
+                || p.p_cost() < target.parallelism
+        }
+        Err(_) => true,
+    }
+}
+
+/// Whether a stored hash is in a format Doorward can verify (for imports).
+pub fn is_supported_hash(stored: &str) -> bool {
+    is_bcrypt(stored) && stored.len() == 60
+        || PasswordHash::new(stored).is_ok_and(|h| h.algorithm.as_str().starts_with("argon2"))
+}
+
+/// A source of passwords that must be refused (common or breached lists).
+/// Implementations arrive with the password-policy work; the policy accepts any.
+pub trait Blocklist: Send + Sync {
+    /// `Some(reason)` when `password` (NFKC-normalised) is listed.
+    fn reason(&self, password: &str) -> Option<String>;
+}
+
+/// The password policy: length (in `Password::parse`), no email or username
+/// inside the password, and the blocklists. No composition rules (NIST
+/// SP 800-63B 5.1.1.2).
+#[derive(Clone, Default)]
+pub struct PasswordPolicy {
+    blocklists: Vec<Arc<dyn Blocklist>>,
+}
+
+impl PasswordPolicy {
+    pub fn with_blocklist(mut self, list: Arc<dyn Blocklist>) -> Self {
+        self.blocklists.push(list);
+        self
+    }
+
+    pub fn check(
+        &self,
+        password: &Password,
+        email: &Email,
+        username: Option<&Username>,
+    ) -> Result<()> {
+        let lower = password.expose().to_lowercase();
+        if lower.contains(email.as_str()) {
+            return Err(Error::WeakPassword(
+                "The password must not contain your email address.".into(),
+            ));
+        }
+        if let Some(u) = username {
+            if lower.contains(u.as_str()) {
+                return Err(Error::WeakPassword(
+                    "The password must not contain your username.".into(),
+                ));
+            }
+        }
+        for list in &self.blocklists {
+            if let Some(reason) = list.reason(password.expose()) {
+                return Err(Error::WeakPassword(reason));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fast() -> HashParams {
+        HashParams {
+            memory_kib: 1024,
+            iterations: 1,
+            parallelism: 1,
+        }
+    }
+
+    fn pw(s: &str) -> Password {
+        Password::parse(s, "password").unwrap()
+    }
+
+    #[tokio::test]
+    async fn hash_then_verify() {
+        let h = PasswordHasher::new(fast(), HashPool::default()).unwrap();
+        let stored = h.hash(&pw("correct horse battery")).await.unwrap();
+        assert!(stored.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"));
+        let ok = h
+            .verify(&pw("correct horse battery"), Some(&stored))
+            .await
+            .unwrap();
+        assert_eq!(
+            ok,
+            Verified {
+                ok: true,
+                needs_rehash: false
+            }
+        );
+        let bad = h
+            .verify(&pw("wrong horse battery"), Some(&stored))
+            .await
+            .unwrap();
+        assert!(!bad.ok);
+    }
+
+    #[tokio::test]
+    async fn unknown_user_never_verifies() {
+        let h = PasswordHasher::new(fast(), HashPool::default()).unwrap();
+        let v = h.verify(&pw("anything at all"), None).await.unwrap();
+        assert!(!v.ok && !v.needs_rehash);
+    }
+
+    #[tokio::test]
+    async fn default_params_are_owasp_minimum() {
+        assert_eq!(
+            HashParams::default(),
+            HashParams {
+                memory_kib: 19_456,
+                iterations: 2,
+                parallelism: 1
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn weaker_stored_hash_asks_for_rehash() {
+        let weak = PasswordHasher::new(fast(), HashPool::default()).unwrap();
+        let stored = weak.hash(&pw("correct horse battery")).await.unwrap();
+        let strong = PasswordHasher::new(
+            HashParams {
+                memory_kib: 2048,
+                iterations: 2,
+                parallelism: 1,
+            },
+            HashPool::default(),
+        )
+        .unwrap();
+        let v = strong
+            .verify(&pw("correct horse battery"), Some(&stored))
+            .await
+            .unwrap();
+        assert_eq!(
+            v,
+            Verified {
+                ok: true,
+                needs_rehash: true
+            }
+        );
+        // A wrong password never asks for a rehash.
+        let v = strong
+            .verify(&pw("wrong horse battery"), Some(&stored))
+            .await
+            .unwrap();
+        assert_eq!(
+            v,
+            Verified {
+                ok: false,
+                needs_rehash: false
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn bcrypt_hashes_verify_and_ask_for_rehash() {
+        let h = PasswordHasher::new(fast(), HashPool::default()).unwrap();
+        let stored = bcrypt::hash("legacy password", 4).unwrap();
+        assert!(is_supported_hash(&stored));
+        let v = h
+            .verify(&pw("legacy password"), Some(&stored))
+            .await
+            .unwrap();
+        assert_eq!(
+            v,
+            Verified {
+                ok: true,
+                needs_rehash: true
+            }
+        );
+        let v = h
+            .verify(&pw("legacy passw0rd"), Some(&stored))
+            .await
+            .unwrap();
+        assert!(!v.ok);
+    }
+
+    #[tokio::test]
+    async fn garbage_stored_hash_never_matches() {
+        let h = PasswordHasher::new(fast(), HashPool::default()).unwrap();
+        for s in ["", "$argon2id$", "$2b$10$short", "plaintext"] {
+            assert!(
+                !h.verify(&pw("plaintext"), Some(s)).await.unwrap().ok,
+                "{s:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn full_queue_answers_busy() {
+        let h = Arc::new(
+            PasswordHasher::new(
+                fast(),
+                HashPool {
+                    max_in_flight: 1,
+                    max_queued: 0,
+                },
+            )
+            .unwrap(),
+        );
+        // Hold the only slot with a job that waits on a channel.
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let h2 = h.clone();
+        let blocker = tokio::spawn(async move { h2.run(move || rx.recv().ok()).await });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let err = h.hash(&pw("correct horse battery")).await.unwrap_err();
+        assert!(matches!(
+            err,
+            Error::Busy {
+                retry_after_secs: 1
+            }
+        ));
+        tx.send(()).unwrap();
+        blocker.await.unwrap().unwrap();
+        assert!(h.hash(&pw("correct horse battery")).await.is_ok());
+    }
+
+    #[test]
+    fn policy_refuses_email_and_username_inside() {
+        let p = PasswordPolicy::default();
+        let email = Email::parse("alice@example.com").unwrap();
+        let user = Username::parse("alice99").unwrap();
+        assert!(p.check(&pw("xxALICE@example.comxx"), &email, None).is_err());
+        assert!(p.check(&pw("my-alice99-pw"), &email, Some(&user)).is_err());
+        assert!(p
+            .check(&pw("correct horse battery"), &email, Some(&user))
+            .is_ok());
+    }
+
+    #[test]
+    fn policy_consults_blocklists() {
+        struct One;
+        impl Blocklist for One {
+            fn reason(&self, p: &str) -> Option<String> {
+                (p == "password123").then(|| "This password is too common.".into())
+            }
+        }
+        let p = PasswordPolicy::default().with_blocklist(Arc::new(One));
+        let email = Email::parse("a@example.com").unwrap();
+        assert!(matches!(
+            p.check(&pw("password123"), &email, None),
+            Err(Error::WeakPassword(_))
+        ));
+    }
+}

@@ -1,0 +1,278 @@
+//! The one narrow interface between Doorward's decisions and its data.
+//!
+//! Every method is one transaction in the engine: a state change and the audit
+//! row that records it land together or not at all. Engines live in
+//! `doorward-store` (SQLite, PostgreSQL) and pass its conformance suite.
+//! Time never comes from the engine: every method that needs "now" takes it.
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+pub use crate::audit::AuditKind;
+
+/// What storage can say went wrong. Kept small on purpose: the core maps
+/// these to outcomes, and nothing about SQL leaks past this type.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique constraint refused the write; names the field ("email", "username").
+    #[error("conflict on {0}")]
+    Conflict(&'static str),
+    #[error("not found")]
+    NotFound,
+    /// The database could not be reached (or timed out): callers answer 503.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    #[error("storage error: {0}")]
+    Other(String),
+}
+
+/// A 32-byte SHA-256 digest of an opaque token (refresh, reset, verification).
+pub type TokenHash = [u8; 32];
+
+/// A stored account.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserRecord {
+    pub id: Uuid,
+    /// Normalised (trimmed, lower-case) email.
+    pub email: String,
+    pub username: Option<String>,
+    /// PHC string (argon2id) or an imported bcrypt hash.
+    pub password_hash: String,
+    pub email_verified: bool,
+    pub roles: Vec<String>,
+    pub disabled: bool,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+/// A session: one family of refresh tokens, as it is stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub created_at: OffsetDateTime,
+    pub last_used_at: OffsetDateTime,
+    /// Sliding: moved forward on every refresh.
+    pub expires_at: OffsetDateTime,
+    pub revoked_at: Option<OffsetDateTime>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// A new session with its first refresh token.
+#[derive(Clone, Debug)]
+pub struct NewSession {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub refresh_hash: TokenHash,
+    pub created_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// The state of a presented refresh token and its session, read inside the
+/// rotation transaction (under a write lock) and handed to the core's pure
+/// decision function.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RefreshState {
+    pub session: SessionRecord,
+    /// When this token was exchanged for a successor; `None` while it is the live one.
+    pub rotated_at: Option<OffsetDateTime>,
+    pub user: UserRecord,
+}
+
+/// What the core decided about a presented refresh token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RefreshDecision {
+    /// Mark the presented token rotated (if not already), store the
+    /// replacement hash in the same session and slide the session's expiry.
+    Rotate {
+        new_hash: TokenHash,
+        now: OffsetDateTime,
+        new_expires_at: OffsetDateTime,
+        audit: AuditEvent,
+    },
+    /// Reuse outside the grace window: revoke the whole session.
+    RevokeSession {
+        now: OffsetDateTime,
+        audit: AuditEvent,
+    },
+    /// Expired, revoked, or the user is disabled: change nothing.
+    Refuse,
+}
+
+/// What the engine did with the decision. (Returned once per refresh, so
+/// its size does not matter.)
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RefreshOutcome {
+    /// The hash matched no stored refresh token.
+    Unknown,
+    /// The decision function ran; the engine applied it. Carries the state it saw.
+    Decided {
+        state: Box<RefreshState>,
+        decision: RefreshDecision,
+    },
+}
+
+/// A signing key as stored. The private key is PKCS#8 DER, encrypted by the
+/// core when an encryption key is configured (see `keys::KeyVault`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct KeyRecord {
+    pub kid: String,
+    /// "EdDSA", "ES256", "RS256".
+    pub alg: String,
+    /// Serialized public JWK (JSON).
+    pub public_jwk: String,
+    /// Opaque bytes: `KeyVault` framing of the PKCS#8 private key.
+    pub private_key: Vec<u8>,
+    pub created_at: OffsetDateTime,
+    /// The key that signs new tokens is the one activated last.
+    pub activated_at: OffsetDateTime,
+    /// Set when another key took over signing; the public key stays
+    /// published until `retired_at + access_ttl`.
+    pub retired_at: Option<OffsetDateTime>,
+}
+
+impl std::fmt::Debug for KeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyRecord")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .field("created_at", &self.created_at)
+            .field("activated_at", &self.activated_at)
+            .field("retired_at", &self.retired_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A revoked session id and when it was revoked, for the in-memory revocation set.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RevokedSession {
+    pub id: Uuid,
+    pub revoked_at: OffsetDateTime,
+}
+
+/// Who is logging out: which sessions of a user to revoke.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RevokeScope {
+    /// Every session of the user.
+    All,
+    /// Every session except this one.
+    AllExcept(Uuid),
+    /// Only this one (it must belong to the user).
+    One(Uuid),
+}
+
+/// One row of the audit log, written in the same transaction as its change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditEvent {
+    pub id: Uuid,
+    pub at: OffsetDateTime,
+    pub kind: AuditKind,
+    pub actor_id: Option<Uuid>,
+    pub user_id: Option<Uuid>,
+    pub session_id: Option<Uuid>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    /// "success" or "failure" (with a short reason, never a secret).
+    pub outcome: String,
+}
+
+/// A stored audit event (what `list_audit` returns).
+pub type AuditRecord = AuditEvent;
+
+/// The storage interface. Object-safe: `AppState` holds `Arc<dyn Store>`.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Cheap liveness check (for `/healthz`).
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Insert a user, and when `session` is given its first session, plus the audit row.
+    /// `Conflict("email")` / `Conflict("username")` on duplicates.
+    async fn create_user(
+        &self,
+        user: &UserRecord,
+        session: Option<&NewSession>,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError>;
+
+    async fn user_by_id(&self, id: Uuid) -> Result<Option<UserRecord>, StoreError>;
+    /// `email` is already normalised.
+    async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError>;
+    async fn user_by_username(&self, username: &str) -> Result<Option<UserRecord>, StoreError>;
+
+    /// Replace the password hash only if it still equals `old_hash`
+    /// (a concurrent change wins); returns whether it was replaced.
+    async fn upgrade_password_hash(
+        &self,
+        user_id: Uuid,
+        old_hash: &str,
+        new_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+
+    /// Start a session for an existing user (login), with the audit row.
+    async fn start_session(
+        &self,
+        session: &NewSession,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError>;
+
+    /// Record an event that changes nothing else (failed login, ...).
+    async fn record_event(&self, audit: &AuditEvent) -> Result<(), StoreError>;
+
+    /// Look up the presented refresh token under a write lock, let `decide`
+    /// choose, and apply its choice, all in one transaction. Two concurrent
+    /// calls with the same hash are serialised: the second sees the first's effect.
+    async fn rotate_refresh(
+        &self,
+        presented: &TokenHash,
+        decide: &(dyn for<'s> Fn(&'s RefreshState) -> RefreshDecision + Send + Sync),
+    ) -> Result<RefreshOutcome, StoreError>;
+
+    async fn session(&self, id: Uuid) -> Result<Option<SessionRecord>, StoreError>;
+
+    /// A user's sessions that are neither revoked nor expired at `now`, newest first.
+    async fn active_sessions(
+        &self,
+        user_id: Uuid,
+        now: OffsetDateTime,
+    ) -> Result<Vec<SessionRecord>, StoreError>;
+
+    /// Revoke the user's sessions that `scope` names and that are still active;
+    /// one audit row per revoked session is derived from `audit` (its
+    /// `session_id` replaced). Returns the ids revoked (empty when none matched;
+    /// for `One` of another user's session, empty).
+    async fn revoke_sessions(
+        &self,
+        user_id: Uuid,
+        scope: RevokeScope,
+        now: OffsetDateTime,
+        audit: &AuditEvent,
+    ) -> Result<Vec<Uuid>, StoreError>;
+
+    /// Sessions revoked at or after `since` (to rebuild the revocation set at start).
+    async fn revoked_since(&self, since: OffsetDateTime)
+        -> Result<Vec<RevokedSession>, StoreError>;
+
+    /// Every signing key, newest first.
+    async fn signing_keys(&self) -> Result<Vec<KeyRecord>, StoreError>;
+
+    /// Insert `key` and retire (set `retired_at = key.activated_at`) every
+    /// other key that is not retired yet, in one transaction.
+    async fn activate_signing_key(&self, key: &KeyRecord) -> Result<(), StoreError>;
+
+    /// Insert `key` only if no signing key exists yet (first start; several
+    /// instances may race). Returns whether it was inserted.
+    async fn insert_first_signing_key(&self, key: &KeyRecord) -> Result<bool, StoreError>;
+
+    /// Audit events, newest first (bounded by `limit`).
+    async fn recent_audit(
+        &self,
+        user_id: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<AuditRecord>, StoreError>;
+}

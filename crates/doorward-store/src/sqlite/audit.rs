@@ -1,0 +1,64 @@
+//! SQL for `audit_events`: append one row, list the newest.
+
+use doorward_core::store::{AuditEvent, AuditRecord, StoreError};
+use sqlx::SqliteExecutor;
+use uuid::Uuid;
+
+use super::error::db_error;
+use super::rows::{convert, ms, opt_text, text, AuditRow};
+
+const COLUMNS: &str = "id, at, type, actor_id, user_id, session_id, ip, user_agent, outcome";
+
+pub(super) async fn insert<'c>(
+    ex: impl SqliteExecutor<'c>,
+    event: &AuditEvent,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO audit_events \
+             (id, at, type, actor_id, user_id, session_id, ip, user_agent, outcome) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(text(event.id))
+    .bind(ms(event.at))
+    .bind(event.kind.as_str())
+    .bind(opt_text(event.actor_id))
+    .bind(opt_text(event.user_id))
+    .bind(opt_text(event.session_id))
+    .bind(&event.ip)
+    .bind(&event.user_agent)
+    .bind(&event.outcome)
+    .execute(ex)
+    .await
+    .map_err(db_error)?;
+    Ok(())
+}
+
+/// Newest first; ties on `at` broken by id (v7 uuids sort by creation).
+pub(super) async fn recent<'c>(
+    ex: impl SqliteExecutor<'c>,
+    user_id: Option<Uuid>,
+    limit: u32,
+) -> Result<Vec<AuditRecord>, StoreError> {
+    let rows = match user_id {
+        Some(user_id) => {
+            sqlx::query_as::<_, AuditRow>(&format!(
+                "SELECT {COLUMNS} FROM audit_events WHERE user_id = ? \
+                 ORDER BY at DESC, id DESC LIMIT ?"
+            ))
+            .bind(text(user_id))
+            .bind(i64::from(limit))
+            .fetch_all(ex)
+            .await
+        }
+        None => {
+            sqlx::query_as::<_, AuditRow>(&format!(
+                "SELECT {COLUMNS} FROM audit_events ORDER BY at DESC, id DESC LIMIT ?"
+            ))
+            .bind(i64::from(limit))
+            .fetch_all(ex)
+            .await
+        }
+    }
+    .map_err(db_error)?;
+    convert(rows)
+}

@@ -1,0 +1,379 @@
+//! The SQLite engine: [`SqliteStore`], its pools, and the `Store` impl.
+//!
+//! Writes go through a pool of exactly one connection and every write
+//! transaction starts with `BEGIN IMMEDIATE`: the one connection serialises
+//! writers in this process, and `IMMEDIATE` takes SQLite's write lock up front
+//! so another process on the same file (the CLI, a second server) waits on
+//! `busy_timeout` instead of failing halfway with `SQLITE_BUSY`. Reads use a
+//! separate pool; in WAL mode they never wait for the writer.
+//!
+//! The SQL itself lives in one file per table: `users`, `sessions` (with
+//! refresh tokens), `keys`, `audit`; `rows` converts columns to records and
+//! `error` maps SQLite errors to `StoreError`.
+
+mod audit;
+mod error;
+mod keys;
+mod rows;
+mod sessions;
+mod users;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use doorward_core::store::{
+    AuditEvent, AuditRecord, KeyRecord, NewSession, RefreshDecision, RefreshOutcome, RefreshState,
+    RevokeScope, RevokedSession, SessionRecord, Store, StoreError, TokenHash, UserRecord,
+};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Sqlite, SqlitePool, Transaction};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::ConnectOptions;
+use error::db_error;
+
+/// How long a statement waits for another connection's lock before giving
+/// up with `SQLITE_BUSY` (reported as `StoreError::Unavailable`).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a caller waits for a pooled connection (the writer is one
+/// connection shared by every request).
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Instances starting together on a fresh file can all see a migration
+/// pending; the losers' attempts fail ("table users already exists") and
+/// roll back, and a retry sees the winner's recorded version and does nothing.
+const MIGRATE_ATTEMPTS: u32 = 3;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// A SQLite database file, opened with one writer connection and a pool of readers.
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating when missing, with its parent directory) the SQLite
+    /// database named by `url` (`sqlite:PATH` or `sqlite://PATH`, query
+    /// parameters as sqlx accepts them) and migrates it when `opts.migrate`.
+    pub async fn open(url: &str, opts: &ConnectOptions) -> Result<SqliteStore, StoreError> {
+        let rest = strip_scheme(url);
+        // sqlx strips the scheme case-sensitively; hand it the canonical form.
+        let base = SqliteConnectOptions::from_str(&format!("sqlite:{rest}"))
+            .map_err(|e| StoreError::Other(format!("invalid SQLite URL: {e}")))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+
+        let in_memory = is_in_memory(rest);
+        if !in_memory {
+            create_parent_dir(base.get_filename()).await?;
+        }
+
+        let mut writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(ACQUIRE_TIMEOUT);
+        if in_memory {
+            // The database lives only while its connection does: never recycle it.
+            writer = writer
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None);
+        }
+        let writer = writer.connect_with(base.clone()).await.map_err(db_error)?;
+
+        // An in-memory database exists once per connection: readers must
+        // share the writer's one connection to see its data.
+        let reader = if in_memory {
+            writer.clone()
+        } else {
+            SqlitePoolOptions::new()
+                .max_connections(opts.max_connections.max(1))
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                // Not `read_only`: such a connection cannot recreate the WAL
+                // index after the last connection removed it. `query_only`
+                // still refuses writes through the reader pool.
+                .connect_with(base.pragma("query_only", "ON"))
+                .await
+                .map_err(db_error)?
+        };
+
+        let store = SqliteStore { writer, reader };
+        if opts.migrate {
+            store.migrate().await?;
+        }
+        Ok(store)
+    }
+
+    /// Applies pending migrations (retrying when another process holds the
+    /// write lock at the same moment).
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let mut attempt = 1;
+        loop {
+            match MIGRATOR.run(&self.writer).await {
+                Ok(()) => return Ok(()),
+                Err(e) if attempt < MIGRATE_ATTEMPTS => {
+                    tracing::debug!(attempt, error = %e, "SQLite migration failed, retrying");
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => return Err(StoreError::Other(format!("migration failed: {e}"))),
+            }
+        }
+    }
+
+    /// Closes both pools, waiting for connections in use to come back.
+    pub async fn close(&self) {
+        self.writer.close().await;
+        self.reader.close().await;
+    }
+
+    /// Starts a write transaction holding SQLite's write lock. Dropping the
+    /// returned transaction without `commit` (an error, an early return)
+    /// rolls it back before the connection is used again.
+    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
+        self.writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db_error)
+    }
+}
+
+/// What follows `sqlite:` or `sqlite://` (in any case): a path, `:memory:`,
+/// and maybe `?query`.
+fn strip_scheme(url: &str) -> &str {
+    let url = url.trim_start();
+    ["sqlite://", "sqlite:"]
+        .iter()
+        .find_map(|scheme| {
+            url.get(..scheme.len())
+                .filter(|head| head.eq_ignore_ascii_case(scheme))
+                .and_then(|_| url.get(scheme.len()..))
+        })
+        .unwrap_or(url)
+}
+
+/// `:memory:` or `?mode=memory` (after the scheme) name a database that
+/// lives only as long as its connection.
+fn is_in_memory(rest: &str) -> bool {
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    path == ":memory:" || query.split('&').any(|kv| kv == "mode=memory")
+}
+
+async fn create_parent_dir(path: &std::path::Path) -> Result<(), StoreError> {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => tokio::fs::create_dir_all(dir)
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("cannot create database directory: {e}"))),
+        _ => Ok(()),
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.reader)
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn create_user(
+        &self,
+        user: &UserRecord,
+        session: Option<&NewSession>,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        users::insert(&mut tx, user).await?;
+        if let Some(session) = session {
+            sessions::insert(&mut tx, session).await?;
+        }
+        audit::insert(&mut *tx, audit).await?;
+        tx.commit().await.map_err(db_error)
+    }
+
+    async fn user_by_id(&self, id: Uuid) -> Result<Option<UserRecord>, StoreError> {
+        users::by_id(&self.reader, id).await
+    }
+
+    async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
+        users::by_email(&self.reader, email).await
+    }
+
+    async fn user_by_username(&self, username: &str) -> Result<Option<UserRecord>, StoreError> {
+        users::by_username(&self.reader, username).await
+    }
+
+    async fn upgrade_password_hash(
+        &self,
+        user_id: Uuid,
+        old_hash: &str,
+        new_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        // One statement: atomic on its own, no explicit transaction needed.
+        users::replace_password_hash(&self.writer, user_id, old_hash, new_hash, now).await
+    }
+
+    async fn start_session(
+        &self,
+        session: &NewSession,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        sessions::insert(&mut tx, session).await?;
+        audit::insert(&mut *tx, audit).await?;
+        tx.commit().await.map_err(db_error)
+    }
+
+    async fn record_event(&self, audit: &AuditEvent) -> Result<(), StoreError> {
+        audit::insert(&self.writer, audit).await
+    }
+
+    async fn rotate_refresh(
+        &self,
+        presented: &TokenHash,
+        decide: &(dyn for<'s> Fn(&'s RefreshState) -> RefreshDecision + Send + Sync),
+    ) -> Result<RefreshOutcome, StoreError> {
+        // The write lock is held from the read to the commit: a concurrent
+        // call with the same hash waits here and then sees this one's effect.
+        let mut tx = self.begin_write().await?;
+        let Some(state) = sessions::refresh_state(&mut tx, presented).await? else {
+            return Ok(RefreshOutcome::Unknown);
+        };
+        let decision = decide(&state);
+        match &decision {
+            RefreshDecision::Rotate {
+                new_hash,
+                now,
+                new_expires_at,
+                audit,
+            } => {
+                sessions::rotate(
+                    &mut tx,
+                    presented,
+                    &state.session,
+                    new_hash,
+                    *now,
+                    *new_expires_at,
+                )
+                .await?;
+                audit::insert(&mut *tx, audit).await?;
+            }
+            RefreshDecision::RevokeSession { now, audit } => {
+                sessions::revoke(&mut tx, state.session.id, *now).await?;
+                audit::insert(&mut *tx, audit).await?;
+            }
+            RefreshDecision::Refuse => {}
+        }
+        tx.commit().await.map_err(db_error)?;
+        Ok(RefreshOutcome::Decided {
+            state: Box::new(state),
+            decision,
+        })
+    }
+
+    async fn session(&self, id: Uuid) -> Result<Option<SessionRecord>, StoreError> {
+        sessions::by_id(&self.reader, id).await
+    }
+
+    async fn active_sessions(
+        &self,
+        user_id: Uuid,
+        now: OffsetDateTime,
+    ) -> Result<Vec<SessionRecord>, StoreError> {
+        sessions::active(&self.reader, user_id, now).await
+    }
+
+    async fn revoke_sessions(
+        &self,
+        user_id: Uuid,
+        scope: RevokeScope,
+        now: OffsetDateTime,
+        audit: &AuditEvent,
+    ) -> Result<Vec<Uuid>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let ids = sessions::active_ids_in_scope(&mut tx, user_id, scope, now).await?;
+        for &id in &ids {
+            sessions::revoke(&mut tx, id, now).await?;
+            let row = AuditEvent {
+                id: Uuid::now_v7(),
+                session_id: Some(id),
+                ..audit.clone()
+            };
+            audit::insert(&mut *tx, &row).await?;
+        }
+        tx.commit().await.map_err(db_error)?;
+        Ok(ids)
+    }
+
+    async fn revoked_since(
+        &self,
+        since: OffsetDateTime,
+    ) -> Result<Vec<RevokedSession>, StoreError> {
+        sessions::revoked_since(&self.reader, since).await
+    }
+
+    async fn signing_keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
+        keys::all(&self.reader).await
+    }
+
+    async fn activate_signing_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        keys::retire_all(&mut tx, key.activated_at).await?;
+        keys::insert(&mut tx, key).await?;
+        tx.commit().await.map_err(db_error)
+    }
+
+    async fn insert_first_signing_key(&self, key: &KeyRecord) -> Result<bool, StoreError> {
+        // The check and the insert are one statement, and BEGIN IMMEDIATE
+        // makes a second process wait for this one's commit before it checks.
+        let mut tx = self.begin_write().await?;
+        let inserted = keys::insert_if_none(&mut tx, key).await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(inserted)
+    }
+
+    async fn recent_audit(
+        &self,
+        user_id: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        audit::recent(&self.reader, user_id, limit).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schemes_are_stripped_in_any_case() {
+        assert_eq!(strip_scheme("sqlite:data/d.db"), "data/d.db");
+        assert_eq!(strip_scheme("sqlite://data/d.db"), "data/d.db");
+        assert_eq!(
+            strip_scheme("SQLite:///abs/d.db?mode=rwc"),
+            "/abs/d.db?mode=rwc"
+        );
+        assert_eq!(strip_scheme("sqlite::memory:"), ":memory:");
+    }
+
+    #[test]
+    fn in_memory_urls_are_recognised() {
+        assert!(is_in_memory(strip_scheme("sqlite::memory:")));
+        assert!(is_in_memory(strip_scheme("sqlite://:memory:")));
+        assert!(is_in_memory(strip_scheme(
+            "sqlite://x?cache=shared&mode=memory"
+        )));
+        assert!(!is_in_memory(strip_scheme("sqlite:memory.db")));
+        assert!(!is_in_memory(strip_scheme(
+            "sqlite://data/doorward.db?mode=rwc"
+        )));
+    }
+}

@@ -1,0 +1,304 @@
+//! The composition root: builds the services from `Settings`, the router with
+//! its layers, and the background tasks; serves until shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use axum::extract::{DefaultBodyLimit, FromRef};
+use axum::http::{header, HeaderValue, Request, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::Router;
+use doorward_core::accounts::Accounts;
+use doorward_core::clock::Clock;
+use doorward_core::keys::{self, KeyVault};
+use doorward_core::passwords::{PasswordHasher, PasswordPolicy};
+use doorward_core::store::Store;
+use doorward_core::tokens::{Issuer, TokenSettings};
+use doorward_guard::{Guard, VerifyPolicy};
+use doorward_store::ConnectOptions;
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{
+    MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::config::Settings;
+use crate::http::problem::Problem;
+use crate::http::{account, auth, ops, wellknown};
+use crate::revocation::GuardRevocations;
+use crate::telemetry;
+
+/// Clock leeway for `exp`/`nbf` (CONTRACT: at most 5 s).
+pub const LEEWAY_SECS: u64 = 5;
+/// Request bodies above this get 413.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub accounts: Arc<Accounts>,
+    pub guard: Guard,
+    pub clock: Arc<dyn Clock>,
+    pub settings: Arc<Settings>,
+    pub metrics: PrometheusHandle,
+    vault: Arc<KeyVault>,
+}
+
+impl FromRef<AppState> for Guard {
+    fn from_ref(state: &AppState) -> Guard {
+        state.guard.clone()
+    }
+}
+
+/// How long a rotated-out key stays published: the last token it signed
+/// lives `access_ttl` more, plus leeway.
+pub fn publish_for(settings: &Settings) -> time::Duration {
+    settings.access_ttl + time::Duration::seconds(LEEWAY_SECS as i64 + 1)
+}
+
+/// Open the database (migrating it) and build the services. Used by `serve`
+/// and by the CLI subcommands that act on accounts and keys.
+pub async fn build(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
+    let store = doorward_store::connect(&settings.database_url, &ConnectOptions::default())
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "opening the database {}: {e}",
+                redact_url(&settings.database_url)
+            )
+        })?;
+    build_with_store(settings, clock, store).await
+}
+
+pub async fn build_with_store(
+    settings: Settings,
+    clock: Arc<dyn Clock>,
+    store: Arc<dyn Store>,
+) -> anyhow::Result<AppState> {
+    let now = clock.now();
+    let vault = Arc::new(KeyVault::new(settings.encryption_key));
+    let keyring = keys::load_or_create(store.as_ref(), &vault, now, publish_for(&settings)).await?;
+    let policy = VerifyPolicy {
+        issuer: settings.issuer.clone(),
+        audience: settings.audience.clone(),
+        leeway_secs: LEEWAY_SECS,
+        algorithms: vec![doorward_token::Algorithm::EdDSA],
+    };
+    let guard = Guard::new(policy, &keyring.jwks);
+    let issuer = Arc::new(Issuer::new(
+        TokenSettings {
+            issuer: settings.issuer.clone(),
+            audience: settings.audience.clone(),
+            access_ttl: settings.access_ttl,
+            refresh_ttl: settings.refresh_ttl,
+            refresh_grace: settings.refresh_grace,
+        },
+        keyring,
+    ));
+    let revocations = Arc::new(GuardRevocations {
+        guard: guard.clone(),
+        keep_for: settings.access_ttl + time::Duration::seconds(LEEWAY_SECS as i64),
+    });
+    let preloaded = revocations.preload(store.as_ref(), now).await?;
+    if preloaded > 0 {
+        tracing::info!(sessions = preloaded, "loaded recently revoked sessions");
+    }
+    let hash = settings.hash;
+    let pool = settings.hash_pool;
+    let hasher = tokio::task::spawn_blocking(move || PasswordHasher::new(hash, pool)).await??;
+    let accounts = Arc::new(Accounts {
+        store,
+        hasher: Arc::new(hasher),
+        policy: PasswordPolicy::default(),
+        issuer,
+        revocations,
+    });
+    Ok(AppState {
+        accounts,
+        guard,
+        clock,
+        settings: Arc::new(settings),
+        metrics: telemetry::metrics_handle(),
+        vault,
+    })
+}
+
+/// The router with every route and layer. Layers, outermost first:
+/// request id (so every log line and 5xx carries it), trace span + one log
+/// line per request, metrics, panic → 500 problem, timeout, body limit,
+/// security headers.
+pub fn router(state: AppState) -> Router {
+    let timeout = state.settings.request_timeout;
+    let api = Router::new()
+        .route("/v1/signup", post(auth::signup))
+        .route("/v1/login", post(auth::login))
+        .route("/v1/refresh", post(auth::refresh))
+        .route("/v1/logout", post(auth::logout))
+        .route("/v1/me", get(account::me))
+        .route("/v1/sessions", get(account::sessions))
+        .route("/v1/sessions/{id}", delete(account::revoke_session))
+        // Token-bearing answers must never sit in a cache.
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ));
+    Router::new()
+        .merge(api)
+        .route("/.well-known/jwks.json", get(wellknown::jwks))
+        .route("/.well-known/openid-configuration", get(wellknown::openid_configuration))
+        .route("/healthz", get(ops::healthz))
+        .route("/metrics", get(ops::metrics))
+        .route("/openapi.json", get(ops::openapi))
+        .fallback(not_found)
+        .layer(axum::middleware::map_response(problem_for_bare_errors))
+        .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .layer(SetResponseHeaderLayer::if_not_present(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
+        .layer(CatchPanicLayer::custom(|_| {
+            Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "Something went wrong on our side.").into_response()
+        }))
+        .layer(axum::middleware::from_fn(telemetry::track))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request<_>| {
+                    let id = req.extensions().get::<RequestId>().and_then(|r| r.header_value().to_str().ok()).unwrap_or("-");
+                    // The path only: queries may carry tokens (reset links).
+                    tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
+                })
+                .on_request(())
+                .on_response(|res: &Response, latency: StdDuration, _span: &tracing::Span| {
+                    tracing::info!(status = res.status().as_u16(), latency_ms = latency.as_secs_f64() * 1000.0, "request");
+                })
+                .on_failure(()),
+        )
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .with_state(state)
+}
+
+async fn not_found() -> Problem {
+    Problem::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "No such endpoint. See /openapi.json for the API.",
+    )
+}
+
+/// axum's own 405 (and 408 from the timeout) have empty bodies: give them
+/// problem+json, keeping `Allow`.
+async fn problem_for_bare_errors(res: Response) -> Response {
+    let (code, detail) = match res.status() {
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "method_not_allowed",
+            "This endpoint does not take this method; see the Allow header.",
+        ),
+        StatusCode::REQUEST_TIMEOUT => ("timeout", "The request took too long."),
+        _ => return res,
+    };
+    if res.headers().contains_key(header::CONTENT_TYPE) {
+        return res;
+    }
+    let allow = res.headers().get(header::ALLOW).cloned();
+    let mut out = Problem::new(res.status(), code, detail).into_response();
+    if let Some(allow) = allow {
+        out.headers_mut().insert(header::ALLOW, allow);
+    }
+    out
+}
+
+/// `postgres://user:pass@host/db` → `postgres://user:***@host/db`.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = url.get(scheme + 3..at).unwrap_or("");
+            let user = creds.split(':').next().unwrap_or("");
+            format!(
+                "{}{user}:***{}",
+                url.get(..scheme + 3).unwrap_or(""),
+                url.get(at..).unwrap_or("")
+            )
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Reload the keyring from the database (another instance or the CLI may
+/// have rotated) and hand new public keys to the guard.
+pub async fn reload_keys(state: &AppState) -> anyhow::Result<bool> {
+    let keyring = keys::load(
+        state.accounts.store.as_ref(),
+        &state.vault,
+        state.clock.now(),
+        publish_for(&state.settings),
+    )
+    .await?;
+    let current = state.accounts.issuer.keyring();
+    let changed = keyring.signer.kid() != current.signer.kid() || keyring.jwks != current.jwks;
+    if changed {
+        tracing::info!(signer = %keyring.signer.kid(), published = keyring.jwks.keys.len(), "signing keys changed");
+        state.guard.set_keys(&keyring.jwks);
+        state.accounts.issuer.replace_keyring(keyring);
+    }
+    Ok(changed)
+}
+
+/// Background upkeep: key reloads (every 2 s), pruning the revocation set
+/// and metrics upkeep (every 30 s). Ends with the returned handle's abort.
+pub fn spawn_background(state: AppState) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut keys_tick = tokio::time::interval(StdDuration::from_secs(2));
+        let mut prune_tick = tokio::time::interval(StdDuration::from_secs(30));
+        loop {
+            tokio::select! {
+                _ = keys_tick.tick() => {
+                    if let Err(e) = reload_keys(&state).await {
+                        tracing::warn!(error = %e, "could not reload signing keys; keeping the current ones");
+                    }
+                }
+                _ = prune_tick.tick() => {
+                    let pruned = state.guard.revocations().prune(state.clock.now().unix_timestamp());
+                    if pruned > 0 {
+                        tracing::debug!(pruned, "pruned expired revocations");
+                    }
+                    state.metrics.run_upkeep();
+                }
+            }
+        }
+    })
+}
+
+/// Serve on `listener` until `shutdown` resolves; in-flight requests finish.
+pub async fn serve(
+    state: AppState,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let background = spawn_background(state.clone());
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    background.abort();
+    result.map_err(Into::into)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_lose_their_passwords() {
+        assert_eq!(
+            redact_url("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(redact_url("sqlite:./x.db"), "sqlite:./x.db");
+    }
+}

@@ -1,0 +1,688 @@
+//! Configuration: defaults < TOML file < `DOORWARD_*` environment < flags,
+//! layered with figment into `FileConfig` (unknown keys refused), then
+//! validated into the typed `Settings` the server runs on. Errors name the
+//! key and say what a valid value looks like.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use doorward_core::passwords::{HashParams, HashPool};
+use figment::providers::{Format, Serialized, Toml};
+use figment::Figment;
+use ipnet::IpNet;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+/// One configuration key: its TOML path, environment name, default and meaning.
+/// `serve --help` prints this table, and the unknown-variable warning uses it.
+pub struct KeyDoc {
+    pub key: &'static str,
+    pub default: &'static str,
+    pub doc: &'static str,
+}
+
+/// Every configuration key (CONTRACT.md "Running").
+pub const KEYS: &[KeyDoc] = &[
+    KeyDoc {
+        key: "listen",
+        default: "127.0.0.1:8080",
+        doc: "address to listen on",
+    },
+    KeyDoc {
+        key: "database_url",
+        default: "sqlite:./doorward-data/doorward.db",
+        doc: "sqlite:PATH or postgres://...",
+    },
+    KeyDoc {
+        key: "issuer",
+        default: "http://<listen>",
+        doc: "public base URL: token `iss`, base of mail links",
+    },
+    KeyDoc {
+        key: "tokens.access_ttl",
+        default: "15m",
+        doc: "access token lifetime",
+    },
+    KeyDoc {
+        key: "tokens.refresh_ttl",
+        default: "30d",
+        doc: "refresh token lifetime (sliding)",
+    },
+    KeyDoc {
+        key: "tokens.refresh_grace",
+        default: "10s",
+        doc: "how long a rotated refresh token still works (two tabs); 0s allowed",
+    },
+    KeyDoc {
+        key: "tokens.audience",
+        default: "<issuer>",
+        doc: "`aud` of access tokens",
+    },
+    KeyDoc {
+        key: "keys.encryption_key",
+        default: "unset",
+        doc: "32 random bytes, base64: encrypts private signing keys at rest",
+    },
+    KeyDoc {
+        key: "password.hash_memory_kib",
+        default: "19456",
+        doc: "argon2id memory cost (KiB)",
+    },
+    KeyDoc {
+        key: "password.hash_iterations",
+        default: "2",
+        doc: "argon2id time cost",
+    },
+    KeyDoc {
+        key: "password.hash_parallelism",
+        default: "1",
+        doc: "argon2id lanes",
+    },
+    KeyDoc {
+        key: "password.hash_max_in_flight",
+        default: "<cores>",
+        doc: "password hashes computed at once",
+    },
+    KeyDoc {
+        key: "password.hash_max_queued",
+        default: "<cores × 32>",
+        doc: "hashes that may wait; beyond, 503 + Retry-After",
+    },
+    KeyDoc {
+        key: "password.breached_file",
+        default: "unset",
+        doc: "Have I Been Pwned SHA-1 range file (not yet used)",
+    },
+    KeyDoc {
+        key: "auth.require_email_verification",
+        default: "false",
+        doc: "refuse login until the email is verified (not yet used)",
+    },
+    KeyDoc {
+        key: "auth.trusted_proxies",
+        default: "empty",
+        doc: "IPs/CIDRs whose X-Forwarded-For/Forwarded is believed",
+    },
+    KeyDoc {
+        key: "mail.smtp_url",
+        default: "unset",
+        doc: "smtp://[user:pass@]host[:port] or smtps://... (not yet used)",
+    },
+    KeyDoc {
+        key: "mail.outbox_dir",
+        default: "unset",
+        doc: "write mail as .eml files here instead (not yet used)",
+    },
+    KeyDoc {
+        key: "mail.from",
+        default: "no-reply@<issuer host>",
+        doc: "sender address (not yet used)",
+    },
+    KeyDoc {
+        key: "throttle.account_failures",
+        default: "5",
+        doc: "failed logins per account per window (not yet used)",
+    },
+    KeyDoc {
+        key: "throttle.ip_failures",
+        default: "50",
+        doc: "failed logins per IP per window (not yet used)",
+    },
+    KeyDoc {
+        key: "throttle.window",
+        default: "15m",
+        doc: "throttle window (not yet used)",
+    },
+    KeyDoc {
+        key: "web.allowed_return_origins",
+        default: "empty",
+        doc: "origins `return_to` may lead to (not yet used)",
+    },
+    KeyDoc {
+        key: "http.request_timeout",
+        default: "30s",
+        doc: "longest a request may take",
+    },
+];
+
+/// The environment name of a key: `tokens.access_ttl` → `DOORWARD_TOKENS_ACCESS_TTL`.
+pub fn env_name(key: &str) -> String {
+    format!("DOORWARD_{}", key.replace('.', "_").to_uppercase())
+}
+
+/// The configuration as written by the operator: every field optional,
+/// unknown keys refused. Kept apart from `Settings` (typed, validated).
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<String>,
+    pub database_url: Option<String>,
+    pub issuer: Option<String>,
+    #[serde(default)]
+    pub tokens: TokensSection,
+    #[serde(default)]
+    pub keys: KeysSection,
+    #[serde(default)]
+    pub password: PasswordSection,
+    #[serde(default)]
+    pub auth: AuthSection,
+    #[serde(default)]
+    pub mail: MailSection,
+    #[serde(default)]
+    pub throttle: ThrottleSection,
+    #[serde(default)]
+    pub web: WebSection,
+    #[serde(default)]
+    pub http: HttpSection,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokensSection {
+    pub access_ttl: Option<String>,
+    pub refresh_ttl: Option<String>,
+    pub refresh_grace: Option<String>,
+    pub audience: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeysSection {
+    #[serde(skip_serializing)]
+    pub encryption_key: Option<SecretString>,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordSection {
+    pub hash_memory_kib: Option<u32>,
+    pub hash_iterations: Option<u32>,
+    pub hash_parallelism: Option<u32>,
+    pub hash_max_in_flight: Option<usize>,
+    pub hash_max_queued: Option<usize>,
+    pub breached_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSection {
+    pub require_email_verification: Option<bool>,
+    #[serde(default, deserialize_with = "list")]
+    pub trusted_proxies: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailSection {
+    #[serde(skip_serializing)]
+    pub smtp_url: Option<SecretString>,
+    pub outbox_dir: Option<PathBuf>,
+    pub from: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThrottleSection {
+    pub account_failures: Option<u32>,
+    pub ip_failures: Option<u32>,
+    pub window: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebSection {
+    #[serde(default, deserialize_with = "list")]
+    pub allowed_return_origins: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSection {
+    pub request_timeout: Option<String>,
+}
+
+/// A list from TOML (array) or the environment (comma-separated string).
+fn list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match Raw::deserialize(d)? {
+        Raw::One(s) => s
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        Raw::Many(v) => v,
+    })
+}
+
+/// Values given on the command line (highest precedence).
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub config: Option<PathBuf>,
+    pub listen: Option<String>,
+    pub database_url: Option<String>,
+}
+
+/// The validated, typed configuration the server runs on.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub database_url: String,
+    pub issuer: String,
+    pub audience: String,
+    pub access_ttl: time::Duration,
+    pub refresh_ttl: time::Duration,
+    pub refresh_grace: time::Duration,
+    pub encryption_key: Option<[u8; 32]>,
+    pub hash: HashParams,
+    pub hash_pool: HashPool,
+    pub trusted_proxies: Vec<IpNet>,
+    pub request_timeout: std::time::Duration,
+}
+
+/// A configuration problem, naming the key.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(pub String);
+
+/// Where the sections' env variables map: `DOORWARD_TOKENS_ACCESS_TTL` → `tokens.access_ttl`.
+const SECTIONS: &[&str] = &[
+    "tokens", "keys", "password", "auth", "mail", "throttle", "web", "http",
+];
+
+fn env_key(name: &str) -> String {
+    let lower = name.to_ascii_lowercase();
+    for s in SECTIONS {
+        if let Some(rest) = lower.strip_prefix(&format!("{s}_")) {
+            return format!("{s}.{rest}");
+        }
+    }
+    lower
+}
+
+/// Names of `DOORWARD_*` variables that match no key (warned about at start).
+pub fn unknown_env_vars(vars: impl Iterator<Item = String>) -> Vec<String> {
+    const OTHER: &[&str] = &["DOORWARD_CONFIG", "DOORWARD_LOG", "DOORWARD_LOG_FORMAT"];
+    vars.filter(|v| v.starts_with("DOORWARD_"))
+        .filter(|v| !OTHER.contains(&v.as_str()) && !KEYS.iter().any(|k| env_name(k.key) == *v))
+        .collect()
+}
+
+impl Settings {
+    /// Layer the sources and validate. `env` is the process environment
+    /// (a parameter so tests can pass their own).
+    pub fn load(overrides: &Overrides, env: &[(String, String)]) -> Result<Settings, ConfigError> {
+        let mut fig = Figment::from(Serialized::defaults(FileConfig::default()));
+        if let Some(path) = &overrides.config {
+            if !path.exists() {
+                return Err(ConfigError(format!(
+                    "config file {} does not exist",
+                    path.display()
+                )));
+            }
+            fig = fig.merge(Toml::file(path));
+        }
+        let ignored = ["DOORWARD_CONFIG", "DOORWARD_LOG", "DOORWARD_LOG_FORMAT"];
+        let mut env_fig = Figment::new();
+        for (k, v) in env {
+            if let Some(rest) = k.strip_prefix("DOORWARD_") {
+                if ignored.contains(&k.as_str())
+                    || unknown_env_vars(std::iter::once(k.clone())).len() == 1
+                {
+                    continue;
+                }
+                // Parse like figment's own Env provider: "5" is a number, "true" a bool.
+                let value: figment::value::Value = match v.parse() {
+                    Ok(value) => value,
+                    Err(never) => match never {},
+                };
+                env_fig = env_fig.merge(Serialized::default(&env_key(rest), value));
+            }
+        }
+        fig = fig.merge(env_fig);
+        if let Some(l) = &overrides.listen {
+            fig = fig.merge(Serialized::default("listen", l));
+        }
+        if let Some(d) = &overrides.database_url {
+            fig = fig.merge(Serialized::default("database_url", d));
+        }
+        let file: FileConfig = fig
+            .extract()
+            .map_err(|e| ConfigError(describe_figment(e)))?;
+        Settings::validate(file)
+    }
+
+    pub fn validate(f: FileConfig) -> Result<Settings, ConfigError> {
+        let listen_raw = f.listen.unwrap_or_else(|| "127.0.0.1:8080".into());
+        let listen: SocketAddr = listen_raw.parse().map_err(|_| {
+            ConfigError(format!(
+                "listen: `{listen_raw}` is not an address like 127.0.0.1:8080"
+            ))
+        })?;
+        let database_url = f
+            .database_url
+            .unwrap_or_else(|| "sqlite:./doorward-data/doorward.db".into());
+        let issuer = f
+            .issuer
+            .unwrap_or_else(|| format!("http://{listen}"))
+            .trim_end_matches('/')
+            .to_owned();
+        if !(issuer.starts_with("http://") || issuer.starts_with("https://")) {
+            return Err(ConfigError(format!(
+                "issuer: `{issuer}` must be an http:// or https:// URL"
+            )));
+        }
+        let audience = f.tokens.audience.unwrap_or_else(|| issuer.clone());
+        let access_ttl = duration("tokens.access_ttl", f.tokens.access_ttl.as_deref(), "15m")?;
+        let refresh_ttl = duration("tokens.refresh_ttl", f.tokens.refresh_ttl.as_deref(), "30d")?;
+        let refresh_grace = duration(
+            "tokens.refresh_grace",
+            f.tokens.refresh_grace.as_deref(),
+            "10s",
+        )?;
+        if access_ttl < time::Duration::seconds(10) {
+            return Err(ConfigError(
+                "tokens.access_ttl: must be at least 10s".into(),
+            ));
+        }
+        if refresh_ttl <= access_ttl {
+            return Err(ConfigError(
+                "tokens.refresh_ttl: must be longer than tokens.access_ttl".into(),
+            ));
+        }
+        let encryption_key = match &f.keys.encryption_key {
+            None => None,
+            Some(k) => Some(decode_key(k.expose_secret())?),
+        };
+        let defaults = HashParams::default();
+        let hash = HashParams {
+            memory_kib: f.password.hash_memory_kib.unwrap_or(defaults.memory_kib),
+            iterations: f.password.hash_iterations.unwrap_or(defaults.iterations),
+            parallelism: f.password.hash_parallelism.unwrap_or(defaults.parallelism),
+        };
+        hash.validate()
+            .map_err(|e| ConfigError(format!("password.hash_*: {e}")))?;
+        let pool_defaults = HashPool::default();
+        let hash_pool = HashPool {
+            max_in_flight: f
+                .password
+                .hash_max_in_flight
+                .unwrap_or(pool_defaults.max_in_flight)
+                .max(1),
+            max_queued: f
+                .password
+                .hash_max_queued
+                .unwrap_or(pool_defaults.max_queued),
+        };
+        let trusted_proxies = f
+            .auth
+            .trusted_proxies
+            .iter()
+            .map(|p| {
+                p.parse::<IpNet>()
+                    .or_else(|_| p.parse::<std::net::IpAddr>().map(IpNet::from))
+                    .map_err(|_| {
+                        ConfigError(format!(
+                            "auth.trusted_proxies: `{p}` is not an IP address or CIDR"
+                        ))
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let _ = duration("throttle.window", f.throttle.window.as_deref(), "15m")?;
+        let request_timeout = duration(
+            "http.request_timeout",
+            f.http.request_timeout.as_deref(),
+            "30s",
+        )?;
+        Ok(Settings {
+            listen,
+            database_url,
+            issuer,
+            audience,
+            access_ttl,
+            refresh_ttl,
+            refresh_grace,
+            encryption_key,
+            hash,
+            hash_pool,
+            trusted_proxies,
+            request_timeout: request_timeout
+                .try_into()
+                .unwrap_or(std::time::Duration::from_secs(30)),
+        })
+    }
+
+    /// The SQLite file this configuration points at, if any.
+    pub fn sqlite_path(&self) -> Option<&Path> {
+        let rest = self
+            .database_url
+            .strip_prefix("sqlite://")
+            .or_else(|| self.database_url.strip_prefix("sqlite:"))?;
+        Some(Path::new(rest))
+    }
+}
+
+fn duration(key: &str, value: Option<&str>, default: &str) -> Result<time::Duration, ConfigError> {
+    let raw = value.unwrap_or(default).trim();
+    let parsed = if raw == "0" {
+        Ok(std::time::Duration::ZERO)
+    } else {
+        humantime::parse_duration(raw)
+    };
+    let d = parsed.map_err(|_| {
+        ConfigError(format!(
+            "{key}: `{raw}` is not a duration such as 10s, 15m, 30d"
+        ))
+    })?;
+    time::Duration::try_from(d).map_err(|_| ConfigError(format!("{key}: `{raw}` is too long")))
+}
+
+fn decode_key(b64: &str) -> Result<[u8; 32], ConfigError> {
+    let bad = || {
+        ConfigError("keys.encryption_key: must be 32 random bytes in base64 (make one with `openssl rand -base64 32`)".into())
+    };
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .map_err(|_| bad())?;
+    bytes.try_into().map_err(|_| bad())
+}
+
+fn describe_figment(e: figment::Error) -> String {
+    let mut out = Vec::new();
+    for err in e {
+        let key = err.path.join(".");
+        let what = match &err.kind {
+            figment::error::Kind::UnknownField(name, _) => {
+                let full = if key.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{key}.{name}")
+                };
+                format!("unknown key `{full}` (see `doorward serve --help` for the keys)")
+            }
+            other => {
+                if key.is_empty() {
+                    other.to_string()
+                } else {
+                    format!("{key}: {other}")
+                }
+            }
+        };
+        out.push(what);
+    }
+    out.join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let s = Settings::load(&Overrides::default(), &[]).unwrap();
+        assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.database_url, "sqlite:./doorward-data/doorward.db");
+        assert_eq!(s.issuer, "http://127.0.0.1:8080");
+        assert_eq!(s.audience, s.issuer);
+        assert_eq!(s.access_ttl, time::Duration::minutes(15));
+        assert_eq!(s.refresh_ttl, time::Duration::days(30));
+        assert_eq!(s.refresh_grace, time::Duration::seconds(10));
+        assert_eq!(s.hash, HashParams::default());
+        assert!(s.encryption_key.is_none());
+    }
+
+    #[test]
+    fn precedence_is_flag_env_file_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.toml");
+        std::fs::write(&path, "listen = \"127.0.0.1:1111\"\nissuer = \"https://file.example\"\n[tokens]\naccess_ttl = \"5m\"\nrefresh_grace = \"1s\"\n").unwrap();
+        let o = Overrides {
+            config: Some(path),
+            ..Default::default()
+        };
+        let e = env(&[
+            ("DOORWARD_LISTEN", "127.0.0.1:2222"),
+            ("DOORWARD_TOKENS_REFRESH_GRACE", "0s"),
+        ]);
+        let s = Settings::load(&o, &e).unwrap();
+        assert_eq!(s.listen.port(), 2222);
+        assert_eq!(s.issuer, "https://file.example");
+        assert_eq!(s.access_ttl, time::Duration::minutes(5));
+        assert_eq!(s.refresh_grace, time::Duration::ZERO);
+        let o = Overrides {
+            listen: Some("127.0.0.1:3333".into()),
+            ..o
+        };
+        assert_eq!(Settings::load(&o, &e).unwrap().listen.port(), 3333);
+    }
+
+    #[test]
+    fn every_key_has_an_env_twin_that_loads() {
+        let values = [
+            ("listen", "127.0.0.1:9"),
+            ("database_url", "sqlite:/tmp/x.db"),
+            ("issuer", "https://auth.example"),
+            ("tokens.access_ttl", "1m"),
+            ("tokens.refresh_ttl", "2d"),
+            ("tokens.refresh_grace", "3s"),
+            ("tokens.audience", "api"),
+            (
+                "keys.encryption_key",
+                "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+            ),
+            ("password.hash_memory_kib", "8192"),
+            ("password.hash_iterations", "3"),
+            ("password.hash_parallelism", "1"),
+            ("password.hash_max_in_flight", "2"),
+            ("password.hash_max_queued", "10"),
+            ("password.breached_file", "/tmp/pwned.txt"),
+            ("auth.require_email_verification", "true"),
+            ("auth.trusted_proxies", "10.0.0.0/8, 127.0.0.1"),
+            ("mail.smtp_url", "smtp://localhost:25"),
+            ("mail.outbox_dir", "/tmp/outbox"),
+            ("mail.from", "a@b.c"),
+            ("throttle.account_failures", "5"),
+            ("throttle.ip_failures", "50"),
+            ("throttle.window", "15m"),
+            (
+                "web.allowed_return_origins",
+                "https://a.example,https://b.example",
+            ),
+            ("http.request_timeout", "5s"),
+        ];
+        assert_eq!(values.len(), KEYS.len(), "every documented key is tested");
+        let e: Vec<_> = values
+            .iter()
+            .map(|(k, v)| (env_name(k), v.to_string()))
+            .collect();
+        assert!(unknown_env_vars(e.iter().map(|(k, _)| k.clone())).is_empty());
+        let s = Settings::load(&Overrides::default(), &e).unwrap();
+        assert_eq!(s.listen.port(), 9);
+        assert_eq!(s.audience, "api");
+        assert_eq!(s.refresh_grace, time::Duration::seconds(3));
+        assert_eq!(s.hash.memory_kib, 8192);
+        assert_eq!(s.trusted_proxies.len(), 2);
+        assert_eq!(s.encryption_key.unwrap()[31], 31);
+    }
+
+    #[test]
+    fn contract_keys_are_all_documented() {
+        let contract = [
+            "tokens.access_ttl",
+            "tokens.refresh_ttl",
+            "tokens.refresh_grace",
+            "tokens.audience",
+            "mail.smtp_url",
+            "mail.outbox_dir",
+            "mail.from",
+            "auth.require_email_verification",
+            "auth.trusted_proxies",
+            "password.breached_file",
+            "throttle.account_failures",
+            "throttle.ip_failures",
+            "throttle.window",
+            "web.allowed_return_origins",
+            "keys.encryption_key",
+        ];
+        for k in contract {
+            assert!(KEYS.iter().any(|d| d.key == k), "{k} missing");
+        }
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.toml");
+        std::fs::write(&path, "[tokens]\nacess_ttl = \"5m\"\n").unwrap();
+        let o = Overrides {
+            config: Some(path.clone()),
+            ..Default::default()
+        };
+        let e = Settings::load(&o, &[]).unwrap_err().to_string();
+        assert!(e.contains("tokens.acess_ttl"), "{e}");
+        let e = Settings::load(
+            &Overrides::default(),
+            &env(&[("DOORWARD_TOKENS_ACCESS_TTL", "soon")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("tokens.access_ttl"), "{e}");
+        let e = Settings::load(
+            &Overrides::default(),
+            &env(&[("DOORWARD_KEYS_ENCRYPTION_KEY", "short")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("keys.encryption_key") && !e.contains("short"),
+            "{e}"
+        );
+        let e = Settings::load(
+            &Overrides {
+                listen: Some("nope".into()),
+                ..Default::default()
+            },
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("listen"), "{e}");
+        assert_eq!(
+            unknown_env_vars(["DOORWARD_TOKENS_ACESS_TTL".to_string(), "PATH".into()].into_iter()),
+            vec!["DOORWARD_TOKENS_ACESS_TTL"]
+        );
+    }
+}

@@ -1,0 +1,312 @@
+//! Extractors: they gather and check the shape of a request; the core decides.
+//!
+//! - `ApiJson<T>`: a JSON body whose failures are problem+json (415 wrong
+//!   type, 413 too big, 400 malformed, 422 wrong fields) instead of axum's
+//!   plain-text rejections.
+//! - `OptionalJson<T>`: the same, but an empty body is `None`.
+//! - `Client`: the client's IP (socket peer, or the forwarded address when the
+//!   peer is a trusted proxy) and user agent, for sessions and audit rows.
+//! - `Caller`: the authenticated user, through `doorward-guard`.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, FromRef, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, StatusCode};
+use doorward_core::audit::ClientInfo;
+use doorward_guard::{Authenticated, Claims, GuardError, GuardRejection, TokenError};
+use ipnet::IpNet;
+use serde::de::DeserializeOwned;
+use uuid::Uuid;
+
+use super::problem::Problem;
+use crate::app::AppState;
+
+/// A JSON request body; see the module docs.
+pub struct ApiJson<T>(pub T);
+
+/// A JSON request body that may be absent (empty body).
+pub struct OptionalJson<T>(pub Option<T>);
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|mime| {
+            let mime = mime.trim().to_ascii_lowercase();
+            mime == "application/json"
+                || (mime.starts_with("application/") && mime.ends_with("+json"))
+        })
+        .unwrap_or(false)
+}
+
+/// serde's message without any quoted input value (a value could be a
+/// password sent in the wrong field): field names stay, values go.
+fn redact_values(msg: &str) -> String {
+    let mut out = String::with_capacity(msg.len());
+    let mut in_quotes = false;
+    for c in msg.chars() {
+        match (c, in_quotes) {
+            ('"', false) => {
+                in_quotes = true;
+                out.push_str("\"…");
+            }
+            ('"', true) => {
+                in_quotes = false;
+                out.push('"');
+            }
+            (_, true) => {}
+            (c, false) => out.push(c),
+        }
+    }
+    out.chars().take(300).collect()
+}
+
+pub(crate) fn parse_json<T: DeserializeOwned>(
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<T, Problem> {
+    if !is_json(headers) {
+        return Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "Send the body as JSON with `Content-Type: application/json`.",
+        ));
+    }
+    serde_json::from_slice(body).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+            format!(
+                "The JSON body does not fit this endpoint: {}",
+                redact_values(&e.to_string())
+            ),
+        ),
+        _ => Problem::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            "The body is not valid JSON.",
+        ),
+    })
+}
+
+async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<(HeaderMap, Bytes), Problem> {
+    let headers = req.headers().clone();
+    let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "The body is larger than 64 KiB.",
+            )
+        } else {
+            Problem::new(
+                StatusCode::BAD_REQUEST,
+                "malformed_request",
+                "The request body could not be read.",
+            )
+        }
+    })?;
+    Ok((headers, bytes))
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = Problem;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let (headers, bytes) = read_body(req, state).await?;
+        parse_json(&headers, &bytes).map(ApiJson)
+    }
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for OptionalJson<T> {
+    type Rejection = Problem;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let (headers, bytes) = read_body(req, state).await?;
+        if bytes.is_empty() {
+            return Ok(OptionalJson(None));
+        }
+        parse_json(&headers, &bytes).map(|v| OptionalJson(Some(v)))
+    }
+}
+
+/// The client's address and user agent.
+pub struct Client(pub ClientInfo);
+
+/// The client IP (CONTRACT "Abuse protection"): the socket peer, unless the
+/// peer is a trusted proxy; then the right-most address in
+/// `X-Forwarded-For` / `Forwarded` that is not itself a trusted proxy.
+pub fn client_ip(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &[IpNet]) -> Option<IpAddr> {
+    let peer = peer?;
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|n| n.contains(ip));
+    if !is_trusted(&peer) {
+        return Some(peer);
+    }
+    let mut chain: Vec<IpAddr> = Vec::new();
+    for v in headers.get_all("forwarded") {
+        let Ok(v) = v.to_str() else { continue };
+        for element in v.split(',') {
+            for pair in element.split(';') {
+                let Some((k, val)) = pair.trim().split_once('=') else {
+                    continue;
+                };
+                if k.trim().eq_ignore_ascii_case("for") {
+                    if let Some(ip) = parse_forwarded_for(val.trim()) {
+                        chain.push(ip);
+                    }
+                }
+            }
+        }
+    }
+    if chain.is_empty() {
+        for v in headers.get_all("x-forwarded-for") {
+            let Ok(v) = v.to_str() else { continue };
+            chain.extend(v.split(',').filter_map(|s| s.trim().parse::<IpAddr>().ok()));
+        }
+    }
+    Some(
+        chain
+            .into_iter()
+            .rev()
+            .find(|ip| !is_trusted(ip))
+            .unwrap_or(peer),
+    )
+}
+
+/// `for=192.0.2.1`, `for="[2001:db8::1]:4711"`, `for="192.0.2.1:80"`.
+fn parse_forwarded_for(v: &str) -> Option<IpAddr> {
+    let v = v.trim_matches('"');
+    if let Some(rest) = v.strip_prefix('[') {
+        return rest.split(']').next()?.parse().ok();
+    }
+    v.parse()
+        .ok()
+        .or_else(|| v.parse::<SocketAddr>().ok().map(|s| s.ip()))
+}
+
+impl FromRequestParts<AppState> for Client {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        let ip = client_ip(peer, &parts.headers, &state.settings.trusted_proxies);
+        let user_agent = parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.chars().take(512).collect());
+        Ok(Client(ClientInfo {
+            ip: ip.map(|i| i.to_string()),
+            user_agent,
+        }))
+    }
+}
+
+/// The authenticated caller: a verified, unrevoked access token whose
+/// subject and session ids are well-formed.
+pub struct Caller {
+    pub user_id: Uuid,
+    pub session_id: Uuid,
+    pub claims: Claims,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller
+where
+    doorward_guard::Guard: FromRef<S>,
+{
+    type Rejection = GuardRejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Authenticated(claims) = Authenticated::from_request_parts(parts, state).await?;
+        let bad = || GuardRejection(GuardError::Invalid(TokenError::Malformed));
+        let user_id = Uuid::parse_str(&claims.sub).map_err(|_| bad())?;
+        let session_id = Uuid::parse_str(&claims.sid).map_err(|_| bad())?;
+        Ok(Caller {
+            user_id,
+            session_id,
+            claims,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn untrusted_peer_is_the_client_whatever_it_claims() {
+        let h = headers(&[("x-forwarded-for", "1.2.3.4")]);
+        let ip = client_ip(Some("9.9.9.9".parse().unwrap()), &h, &[]);
+        assert_eq!(ip, Some("9.9.9.9".parse().unwrap()));
+    }
+
+    #[test]
+    fn trusted_proxy_rightmost_untrusted_wins() {
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let h = headers(&[("x-forwarded-for", "6.6.6.6, 1.2.3.4, 10.0.0.7")]);
+        assert_eq!(
+            client_ip(Some("10.0.0.1".parse().unwrap()), &h, &trusted),
+            Some("1.2.3.4".parse().unwrap())
+        );
+        let h = headers(&[(
+            "forwarded",
+            "for=6.6.6.6, for=\"[2001:db8::1]:4711\";proto=https",
+        )]);
+        assert_eq!(
+            client_ip(Some("10.0.0.1".parse().unwrap()), &h, &trusted),
+            Some("2001:db8::1".parse().unwrap())
+        );
+        // Nothing forwarded: the proxy itself.
+        assert_eq!(
+            client_ip(
+                Some("10.0.0.1".parse().unwrap()),
+                &HeaderMap::new(),
+                &trusted
+            ),
+            Some("10.0.0.1".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn serde_values_are_redacted() {
+        let e = serde_json::from_str::<u32>("\"hunter2\"")
+            .unwrap_err()
+            .to_string();
+        let r = redact_values(&e);
+        assert!(!r.contains("hunter2"), "{r}");
+    }
+
+    #[test]
+    fn json_content_types() {
+        assert!(is_json(&headers(&[(
+            "content-type",
+            "application/json; charset=utf-8"
+        )])));
+        assert!(is_json(&headers(&[(
+            "content-type",
+            "application/merge-patch+json"
+        )])));
+        assert!(!is_json(&headers(&[("content-type", "text/plain")])));
+        assert!(!is_json(&HeaderMap::new()));
+    }
+}

@@ -1,0 +1,46 @@
+//! The OpenAPI document, generated from the handlers' annotations. The
+//! committed copy `docs/openapi.json` is checked against it by a test, so a
+//! change to the API shows up in review.
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::{account, auth, ops, problem, wellknown};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Doorward", description = "Self-hosted authentication server: accounts, sessions, JWT access tokens."),
+    paths(
+        auth::signup, auth::login, auth::refresh, auth::logout,
+        account::me, account::sessions, account::revoke_session,
+        wellknown::jwks, wellknown::openid_configuration,
+        ops::healthz, ops::metrics, ops::openapi,
+    ),
+    components(schemas(problem::Problem, problem::FieldProblem)),
+    modifiers(&Bearer),
+)]
+pub struct ApiDoc;
+
+struct Bearer;
+
+impl Modify for Bearer {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The document as pretty JSON (stable: what `docs/openapi.json` holds).
+pub fn json() -> String {
+    ApiDoc::openapi()
+        .to_pretty_json()
+        .unwrap_or_else(|_| "{}".into())
+}

@@ -1,0 +1,221 @@
+//! `TestApp`: the real server on a random port with a fresh SQLite file and
+//! a test clock, and a client whose helpers read like the API.
+
+use std::sync::Arc;
+
+use doorward::config::{Overrides, Settings};
+use doorward_core::clock::TestClock;
+use reqwest::{Response, StatusCode};
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+
+pub struct TestApp {
+    pub addr: String,
+    pub client: reqwest::Client,
+    pub clock: TestClock,
+    pub settings: Settings,
+    pub state: doorward::app::AppState,
+    pub dir: tempfile::TempDir,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+/// Cheap argon2 parameters so tests run fast; one test checks the defaults.
+pub fn test_env(db: &str) -> Vec<(String, String)> {
+    vec![
+        ("DOORWARD_DATABASE_URL".into(), db.into()),
+        ("DOORWARD_PASSWORD_HASH_MEMORY_KIB".into(), "1024".into()),
+        ("DOORWARD_PASSWORD_HASH_ITERATIONS".into(), "1".into()),
+    ]
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(&[]).await
+    }
+
+    /// Extra `DOORWARD_*` settings on top of the test defaults.
+    pub async fn spawn_with(extra: &[(&str, &str)]) -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        let db = format!("sqlite:{}", dir.path().join("doorward.db").display());
+        Self::spawn_on(dir, &db, extra).await
+    }
+
+    pub async fn spawn_on(dir: tempfile::TempDir, db: &str, extra: &[(&str, &str)]) -> TestApp {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = format!("http://{}", listener.local_addr().unwrap());
+        let mut env = test_env(db);
+        env.push(("DOORWARD_ISSUER".into(), addr.clone()));
+        env.push((
+            "DOORWARD_LISTEN".into(),
+            listener.local_addr().unwrap().to_string(),
+        ));
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let settings = Settings::load(&Overrides::default(), &env).unwrap();
+        let clock = TestClock::default();
+        let state = doorward::app::build(settings.clone(), Arc::new(clock.clone()))
+            .await
+            .unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let serve_state = state.clone();
+        tokio::spawn(async move {
+            doorward::app::serve(serve_state, listener, async {
+                let _ = rx.await;
+            })
+            .await
+            .unwrap();
+        });
+        TestApp {
+            addr,
+            client: reqwest::Client::new(),
+            clock,
+            settings,
+            state,
+            dir,
+            _shutdown: tx,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.addr, path)
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post_auth(&self, path: &str, token: &str, body: Option<Value>) -> Response {
+        let req = self.client.post(self.url(path)).bearer_auth(token);
+        let req = match body {
+            Some(b) => req.json(&b),
+            None => req,
+        };
+        req.send().await.unwrap()
+    }
+
+    pub async fn get_auth(&self, path: &str, token: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn signup(&self, email: &str, password: &str) -> Response {
+        self.post("/v1/signup", json!({"email": email, "password": password}))
+            .await
+    }
+
+    /// Sign up and return the 201 body.
+    pub async fn signed_up(&self, email: &str) -> Value {
+        let res = self.signup(email, PASSWORD).await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        res.json().await.unwrap()
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Response {
+        self.post("/v1/login", json!({"email": email, "password": password}))
+            .await
+    }
+
+    pub async fn refresh(&self, refresh_token: &str) -> Response {
+        self.post("/v1/refresh", json!({"refresh_token": refresh_token}))
+            .await
+    }
+
+    pub async fn me(&self, access_token: &str) -> Response {
+        self.get_auth("/v1/me", access_token).await
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    /// Log in with `PASSWORD` and return the 200 body (a new session).
+    pub async fn logged_in(&self, email: &str) -> Value {
+        let res = self.login(email, PASSWORD).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        res.json().await.unwrap()
+    }
+
+    pub async fn logout(&self, access_token: &str, body: Option<Value>) -> Response {
+        self.post_auth("/v1/logout", access_token, body).await
+    }
+
+    /// GET /v1/sessions, expecting 200.
+    pub async fn sessions(&self, access_token: &str) -> Vec<Value> {
+        let res = self.get_auth("/v1/sessions", access_token).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        res.json().await.unwrap()
+    }
+}
+
+/// Read a problem+json body and check its shape; returns it.
+pub async fn problem(res: Response, status: u16, code: &str) -> Value {
+    assert_eq!(res.status().as_u16(), status, "status");
+    let ct = res
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    assert_eq!(ct, "application/problem+json", "content type");
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["status"], status);
+    assert!(
+        body["title"].is_string() && body["detail"].is_string() && body["type"].is_string(),
+        "{body}"
+    );
+    body
+}
+
+pub fn s(v: &Value) -> &str {
+    v.as_str().unwrap()
+}
+
+/// The password `signed_up` uses; `logged_in` logs in with it.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// A 401 from the bearer guard: `WWW-Authenticate: Bearer error="invalid_token"` and a
+/// problem+json body with code `invalid_token`.
+pub async fn invalid_token(res: Response) -> Value {
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "status");
+    assert_eq!(
+        res.headers()
+            .get("www-authenticate")
+            .map(|v| v.to_str().unwrap()),
+        Some("Bearer error=\"invalid_token\"")
+    );
+    problem(res, 401, "invalid_token").await
+}
+
+/// One base64url segment of a compact JWS, as JSON (0: header, 1: claims).
+pub fn jwt_segment(token: &str, index: usize) -> Value {
+    use base64::Engine as _;
+    let segment = token.split('.').nth(index).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(segment)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+/// The claims of an access token (not verified: for looking, not trusting).
+pub fn claims_of(token: &str) -> Value {
+    jwt_segment(token, 1)
+}
+
+/// base64url (no padding) of a JSON value: for hand-made token segments.
+pub fn b64_json(v: &Value) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).unwrap())
+}
+
+/// Seconds since the epoch by the system clock (the guard checks `exp` against it).
+pub fn unix_now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
