@@ -47,6 +47,7 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub settings: Arc<Settings>,
     pub metrics: PrometheusHandle,
+    pub revocations: Arc<GuardRevocations>,
     vault: Arc<KeyVault>,
 }
 
@@ -117,7 +118,7 @@ pub async fn build_with_store(
         hasher: Arc::new(hasher),
         policy: PasswordPolicy::default(),
         issuer,
-        revocations,
+        revocations: revocations.clone(),
     });
     Ok(AppState {
         accounts,
@@ -125,6 +126,7 @@ pub async fn build_with_store(
         clock,
         settings: Arc::new(settings),
         metrics: telemetry::metrics_handle(),
+        revocations,
         vault,
     })
 }
@@ -249,14 +251,28 @@ pub async fn reload_keys(state: &AppState) -> anyhow::Result<bool> {
     Ok(changed)
 }
 
-/// Background upkeep: key reloads (every 2 s), pruning the revocation set
-/// and metrics upkeep (every 30 s). Ends with the returned handle's abort.
+/// How far back each revocation poll looks: generous, so clock skew between
+/// instances or a slow poll loses nothing (re-adding an entry is harmless).
+const REVOCATION_POLL_WINDOW: time::Duration = time::Duration::seconds(30);
+
+/// Background upkeep: revocations by other instances (every 500 ms, so they
+/// take effect here within a second), key reloads (every 2 s), pruning the
+/// revocation set and metrics upkeep (every 30 s). Ends with the returned
+/// handle's abort.
 pub fn spawn_background(state: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut keys_tick = tokio::time::interval(StdDuration::from_secs(2));
         let mut prune_tick = tokio::time::interval(StdDuration::from_secs(30));
+        let mut revocation_tick = tokio::time::interval(StdDuration::from_millis(500));
+        revocation_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
+                _ = revocation_tick.tick() => {
+                    let since = state.clock.now() - REVOCATION_POLL_WINDOW;
+                    if let Err(e) = state.revocations.catch_up(state.accounts.store.as_ref(), since).await {
+                        tracing::warn!(error = %e, "could not poll revocations; retrying");
+                    }
+                }
                 _ = keys_tick.tick() => {
                     if let Err(e) = reload_keys(&state).await {
                         tracing::warn!(error = %e, "could not reload signing keys; keeping the current ones");

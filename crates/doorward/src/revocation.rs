@@ -2,6 +2,10 @@
 //! revocation here, and the guard's in-memory set refuses that session's
 //! access tokens without a database round trip. An entry lives until every
 //! access token the session could hold has expired.
+//!
+//! Other instances on the same database learn of a revocation by polling
+//! `revoked_since` twice a second (`app::spawn_background`), one indexed
+//! query per instance, never one per request.
 
 use doorward_core::sessions::RevocationListener;
 use doorward_core::store::Store;
@@ -33,7 +37,17 @@ impl GuardRevocations {
         store: &dyn Store,
         now: OffsetDateTime,
     ) -> Result<usize, doorward_core::Error> {
-        let revoked = store.revoked_since(now - self.keep_for).await?;
+        self.catch_up(store, now - self.keep_for).await
+    }
+
+    /// Add sessions revoked at or after `since` (by this or any other
+    /// instance on the same database). Idempotent.
+    pub async fn catch_up(
+        &self,
+        store: &dyn Store,
+        since: OffsetDateTime,
+    ) -> Result<usize, doorward_core::Error> {
+        let revoked = store.revoked_since(since).await?;
         for r in &revoked {
             let until = (r.revoked_at + self.keep_for).unix_timestamp();
             self.guard.revocations().revoke(&r.id.to_string(), until);

@@ -42,26 +42,51 @@ fn is_json(headers: &HeaderMap) -> bool {
         .unwrap_or(false)
 }
 
-/// serde's message without any quoted input value (a value could be a
-/// password sent in the wrong field): field names stay, values go.
-fn redact_values(msg: &str) -> String {
-    let mut out = String::with_capacity(msg.len());
-    let mut in_quotes = false;
-    for c in msg.chars() {
-        match (c, in_quotes) {
-            ('"', false) => {
-                in_quotes = true;
-                out.push_str("\"…");
-            }
-            ('"', true) => {
-                in_quotes = false;
-                out.push('"');
-            }
-            (_, true) => {}
-            (c, false) => out.push(c),
-        }
-    }
-    out.chars().take(300).collect()
+/// The backtick-quoted name in serde's "unknown field `x`" / "missing field `x`".
+fn quoted_name(msg: &str) -> Option<&str> {
+    let start = msg.find('`')? + 1;
+    let len = msg.get(start..)?.find('`')?;
+    msg.get(start..start + len)
+}
+
+/// A JSON body that does not fit `T`, as a 422 naming the field. serde's own
+/// message is never shown: it can quote the value, and a value can be a
+/// password sent in the wrong shape.
+fn data_problem(path: &str, msg: &str) -> Problem {
+    let (field, code, message) = if msg.starts_with("unknown field") {
+        (
+            quoted_name(msg).unwrap_or(path).to_owned(),
+            "unknown_field",
+            "This field is not part of this endpoint's body.",
+        )
+    } else if msg.starts_with("missing field") {
+        (
+            quoted_name(msg).unwrap_or(path).to_owned(),
+            "missing_field",
+            "This field is required.",
+        )
+    } else if msg.starts_with("duplicate field") {
+        (
+            quoted_name(msg).unwrap_or(path).to_owned(),
+            "duplicate_field",
+            "This field appears more than once.",
+        )
+    } else {
+        (
+            path.to_owned(),
+            "invalid_value",
+            "This field has the wrong type or an unknown value.",
+        )
+    };
+    let field: String = field.chars().take(64).collect();
+    let detail = format!("The JSON body does not fit this endpoint: `{field}`: {message}");
+    let mut p = Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", detail);
+    p.errors = vec![super::problem::FieldProblem {
+        field,
+        code: code.to_owned(),
+        message: message.to_owned(),
+    }];
+    p
 }
 
 pub(crate) fn parse_json<T: DeserializeOwned>(
@@ -75,21 +100,36 @@ pub(crate) fn parse_json<T: DeserializeOwned>(
             "Send the body as JSON with `Content-Type: application/json`.",
         ));
     }
-    serde_json::from_slice(body).map_err(|e| match e.classify() {
-        serde_json::error::Category::Data => Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_request",
-            format!(
-                "The JSON body does not fit this endpoint: {}",
-                redact_values(&e.to_string())
-            ),
-        ),
-        _ => Problem::new(
+    let malformed = || {
+        Problem::new(
             StatusCode::BAD_REQUEST,
             "malformed_json",
             "The body is not valid JSON.",
-        ),
-    })
+        )
+    };
+    // Every body is an object: serde would otherwise take an array as the
+    // struct's fields in order.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(match serde_json::from_slice::<serde_json::Value>(body) {
+            Ok(_) => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_request",
+                "The body must be a JSON object.",
+            ),
+            Err(_) => malformed(),
+        });
+    }
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        match inner.classify() {
+            serde_json::error::Category::Data => data_problem(&path, &inner.to_string()),
+            _ => malformed(),
+        }
+    })?;
+    de.end().map_err(|_| malformed())?;
+    Ok(value)
 }
 
 async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<(HeaderMap, Bytes), Problem> {
@@ -287,13 +327,63 @@ mod tests {
         );
     }
 
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        email: String,
+        password: String,
+    }
+
+    fn json_headers() -> HeaderMap {
+        headers(&[("content-type", "application/json")])
+    }
+
     #[test]
-    fn serde_values_are_redacted() {
-        let e = serde_json::from_str::<u32>("\"hunter2\"")
-            .unwrap_err()
-            .to_string();
-        let r = redact_values(&e);
-        assert!(!r.contains("hunter2"), "{r}");
+    fn mistyped_values_are_never_echoed() {
+        for body in [
+            r#"{"email":"a@b.co","password":80085271828182}"#,
+            r#"{"email":"a@b.co","password":["80085271828182"]}"#,
+            r#""{\"email\":\"a@b.co\",\"password\":\"80085271828182\"}""#,
+        ] {
+            let p = parse_json::<Body>(&json_headers(), body.as_bytes()).unwrap_err();
+            let text = serde_json::to_string(&p).unwrap();
+            assert!(!text.contains("80085271828182"), "{text}");
+            assert_eq!(p.status, 422, "{text}");
+        }
+    }
+
+    #[test]
+    fn field_errors_name_the_field() {
+        let p = parse_json::<Body>(
+            &json_headers(),
+            br#"{"email":"a@b.co","password":"x","extra":1}"#,
+        )
+        .unwrap_err();
+        assert_eq!(
+            (p.errors[0].field.as_str(), p.errors[0].code.as_str()),
+            ("extra", "unknown_field")
+        );
+        let p = parse_json::<Body>(&json_headers(), br#"{"email":"a@b.co"}"#).unwrap_err();
+        assert_eq!(
+            (p.errors[0].field.as_str(), p.errors[0].code.as_str()),
+            ("password", "missing_field")
+        );
+        let p = parse_json::<Body>(&json_headers(), br#"{"email":1,"password":"x"}"#).unwrap_err();
+        assert_eq!(
+            (p.errors[0].field.as_str(), p.errors[0].code.as_str()),
+            ("email", "invalid_value")
+        );
+        let p = parse_json::<Body>(&json_headers(), br#"["a@b.co","x"]"#).unwrap_err();
+        assert_eq!(p.status, 422);
+        let p = parse_json::<Body>(
+            &json_headers(),
+            br#"{"email":"a@b.co","password":"x"} trailing"#,
+        )
+        .unwrap_err();
+        assert_eq!(p.code, "malformed_json");
+        let p = parse_json::<Body>(&json_headers(), b"{oops").unwrap_err();
+        assert_eq!(p.code, "malformed_json");
     }
 
     #[test]

@@ -17,7 +17,7 @@ use super::{account, auth, ops, problem, wellknown};
         ops::healthz, ops::metrics, ops::openapi,
     ),
     components(schemas(problem::Problem, problem::FieldProblem)),
-    modifiers(&Bearer),
+    modifiers(&Bearer, &ProblemJson),
 )]
 pub struct ApiDoc;
 
@@ -35,6 +35,37 @@ impl Modify for Bearer {
                     .build(),
             ),
         );
+    }
+}
+
+/// Error answers are `application/problem+json` (RFC 9457), which the
+/// annotations' `body = Problem` would otherwise document as `application/json`.
+struct ProblemJson;
+
+impl Modify for ProblemJson {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::RefOr;
+        for item in openapi.paths.paths.values_mut() {
+            let ops = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ];
+            for op in ops.into_iter().flatten() {
+                for (status, response) in op.responses.responses.iter_mut() {
+                    let is_error = status.parse::<u16>().is_ok_and(|s| s >= 400);
+                    if let (true, RefOr::T(response)) = (is_error, response) {
+                        if let Some(content) = response.content.shift_remove("application/json") {
+                            response
+                                .content
+                                .insert("application/problem+json".into(), content);
+                        }
+                    }
+                }
+            }
+        }
     }
 }
 
