@@ -2,11 +2,12 @@
 //!
 //! [`connect`] turns a database URL into an `Arc<dyn Store>`, picking the
 //! engine by scheme; [`migrate`] applies the schema and returns. All SQL of
-//! the project lives in this crate: `sqlite` (and later `postgres`) hold the
+//! the project lives in this crate: `sqlite` and `postgres` hold the
 //! engines, `migrations/<engine>/` their schemas, and [`conformance`] the
 //! suite every engine must pass.
 
 pub mod conformance;
+pub mod postgres;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -16,8 +17,9 @@ use doorward_core::store::{Store, StoreError};
 /// How to open a database.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConnectOptions {
-    /// Upper bound of the connection pool used for reads. Writes always go
-    /// through one connection of their own (see `sqlite`).
+    /// Upper bound of the connection pool. On SQLite it bounds the readers;
+    /// writes always go through one connection of their own (see `sqlite`).
+    /// On PostgreSQL reads and writes share this pool (see `postgres`).
     pub max_connections: u32,
     /// Apply pending schema migrations before returning.
     pub migrate: bool,
@@ -65,36 +67,35 @@ impl Scheme {
     }
 }
 
-fn postgres_not_yet() -> StoreError {
-    StoreError::Other("PostgreSQL support arrives in a later release".to_owned())
-}
-
-/// Opens the database named by `url` (`sqlite:PATH`, `sqlite://PATH`;
-/// `postgres://` is recognised but not supported yet). A SQLite file and its
-/// parent directory are created when missing. With `opts.migrate`, pending
-/// migrations are applied first.
+/// Opens the database named by `url` (`sqlite:PATH`, `sqlite://PATH`,
+/// `postgres://...`, `postgresql://...`). A SQLite file and its parent
+/// directory are created when missing; a PostgreSQL database must exist.
+/// With `opts.migrate`, pending migrations are applied first (safe when
+/// several instances start together on one database).
 pub async fn connect(url: &str, opts: &ConnectOptions) -> Result<Arc<dyn Store>, StoreError> {
     match Scheme::of(url)? {
         Scheme::Sqlite => Ok(Arc::new(sqlite::SqliteStore::open(url, opts).await?)),
-        Scheme::Postgres => Err(postgres_not_yet()),
+        Scheme::Postgres => Ok(Arc::new(postgres::PostgresStore::open(url, opts).await?)),
     }
 }
 
 /// Applies pending schema migrations to the database named by `url`, then
 /// closes it (the `doorward migrate` subcommand).
 pub async fn migrate(url: &str) -> Result<(), StoreError> {
+    let opts = ConnectOptions {
+        max_connections: 1,
+        migrate: true,
+    };
     match Scheme::of(url)? {
-        Scheme::Sqlite => {
-            let opts = ConnectOptions {
-                max_connections: 1,
-                migrate: true,
-            };
-            let store = sqlite::SqliteStore::open(url, &opts).await?;
-            store.close().await;
-            Ok(())
+        Scheme::Sqlite => sqlite::SqliteStore::open(url, &opts).await?.close().await,
+        Scheme::Postgres => {
+            postgres::PostgresStore::open(url, &opts)
+                .await?
+                .close()
+                .await
         }
-        Scheme::Postgres => Err(postgres_not_yet()),
     }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -126,13 +127,20 @@ mod tests {
         assert!(!msg.contains("doorward.db"), "{msg}");
     }
 
+    /// Nothing listens on port 1: both entry points fail at once with
+    /// `Unavailable` (a 503, not a crash loop of retries), without the password.
     #[tokio::test]
-    async fn postgres_is_refused_for_now() {
-        let err = connect("postgres://localhost/doorward", &ConnectOptions::default())
+    async fn an_unreachable_postgres_is_unavailable() {
+        let url = "postgres://doorward:hunter2@127.0.0.1:1/doorward";
+        let err = connect(url, &ConnectOptions::default())
             .await
             .err()
             .unwrap();
-        assert!(err.to_string().contains("later release"), "{err}");
-        assert!(migrate("postgresql://localhost/doorward").await.is_err());
+        assert!(matches!(err, StoreError::Unavailable(_)), "{err}");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        let err = migrate("postgresql://127.0.0.1:1/doorward")
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Unavailable(_)), "{err}");
     }
 }

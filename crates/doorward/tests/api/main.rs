@@ -13,6 +13,7 @@
 mod helpers;
 
 mod errors;
+mod hashing;
 mod keys;
 mod ops;
 mod refresh;

@@ -1,0 +1,366 @@
+//! The PostgreSQL engine: [`PostgresStore`], its pool, and the `Store` impl.
+//!
+//! Several instances may share one database and start at the same moment on
+//! an empty one, so every cross-instance race is settled by PostgreSQL
+//! itself, never by anything in this process:
+//!
+//! - migrations: sqlx's migrator holds a session advisory lock while it
+//!   checks and applies them; the others wait, then find nothing to do;
+//! - `rotate_refresh`: the token and session rows are read `FOR UPDATE`, so
+//!   a second presentation waits for the first's commit and sees its effect;
+//! - signing keys: one transaction-scoped advisory lock (see `keys`);
+//! - `revoke_sessions`: the sessions are locked before they are revoked.
+//!
+//! Write transactions run at READ COMMITTED (named explicitly, whatever the
+//! database default): each statement after a lock wait reads what the
+//! previous holder committed. Every connection of the pool carries a
+//! `statement_timeout`, so a stuck lock or an overloaded server turns into
+//! `StoreError::Unavailable` instead of a request that hangs.
+//!
+//! The SQL itself lives in one file per table: `users`, `sessions` (with
+//! refresh tokens), `keys`, `audit`; `rows` converts columns to records and
+//! `error` maps PostgreSQL errors to `StoreError`.
+
+mod audit;
+mod error;
+mod keys;
+mod rows;
+mod sessions;
+mod users;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use doorward_core::store::{
+    AuditEvent, AuditRecord, KeyRecord, NewSession, RefreshDecision, RefreshOutcome, RefreshState,
+    RevokeScope, RevokedSession, SessionRecord, Store, StoreError, TokenHash, UserRecord,
+};
+use sqlx::migrate::MigrateError;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Connection, PgConnection, PgPool, Postgres, Transaction};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::ConnectOptions;
+use error::db_error;
+
+/// How long one statement may run (lock waits included) before PostgreSQL
+/// cancels it. Every store call is a handful of indexed statements; one that
+/// takes this long is stuck. A URL that sets `statement_timeout` in its
+/// `options` parameter keeps its own value.
+const STATEMENT_TIMEOUT: &str = "5s";
+/// How long the first connection may take (a host that drops packets would
+/// otherwise hold the start for the operating system's TCP timeout).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a caller waits for a pooled connection.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Shown in `pg_stat_activity` unless the URL names another.
+const APPLICATION_NAME: &str = "doorward";
+/// Every write transaction starts with this (see the module docs).
+const BEGIN: &str = "BEGIN ISOLATION LEVEL READ COMMITTED";
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// A PostgreSQL database, shared by every instance that names it.
+#[derive(Clone, Debug)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    /// Connects to the database named by `url` (`postgres://` or
+    /// `postgresql://`, parameters as libpq and sqlx accept them) and
+    /// migrates it when `opts.migrate`. The database must exist. Fails at
+    /// once with `Unavailable` when the server cannot be reached.
+    pub async fn open(url: &str, opts: &ConnectOptions) -> Result<PostgresStore, StoreError> {
+        let base = connect_options(url)?;
+
+        // Fail at once, with the server's own words, when it is not there
+        // (a pool would retry until its acquire timeout and then only say
+        // "timed out").
+        let probe = tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&base))
+            .await
+            .map_err(|_| StoreError::Unavailable("timed out connecting to PostgreSQL".to_owned()))?
+            .map_err(db_error)?;
+        // Closing only says goodbye to the server; its failure changes nothing.
+        let _ = probe.close().await;
+
+        if opts.migrate {
+            // A connection of its own, without the statement timeout: a
+            // migration may legitimately wait for another instance's, or take
+            // long on a big table. (A one-connection pool rather than the
+            // probe: `Migrator::run` on a bare connection makes this future
+            // not `Send`, sqlx's "`Acquire` is not general enough".)
+            let setup = PgPoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect_lazy_with(base.clone());
+            let migrated = MIGRATOR.run(&setup).await.map_err(migrate_error);
+            setup.close().await;
+            migrated?;
+        }
+
+        let pool = PgPoolOptions::new()
+            .max_connections(opts.max_connections.max(1))
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_lazy_with(with_statement_timeout(base));
+        Ok(PostgresStore { pool })
+    }
+
+    /// Closes the pool, waiting for connections in use to come back.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Starts a write transaction. Dropping it without `commit` (an error,
+    /// an early return) rolls it back before the connection is reused.
+    async fn begin(&self) -> Result<Transaction<'static, Postgres>, StoreError> {
+        self.pool.begin_with(BEGIN).await.map_err(db_error)
+    }
+}
+
+/// Parses `url`. The error never repeats the URL: it may carry a password.
+fn connect_options(url: &str) -> Result<PgConnectOptions, StoreError> {
+    let options = PgConnectOptions::from_str(url.trim())
+        .map_err(|e| StoreError::Other(format!("invalid PostgreSQL URL: {e}")))?;
+    Ok(match options.get_application_name() {
+        Some(_) => options,
+        None => options.application_name(APPLICATION_NAME),
+    })
+}
+
+fn with_statement_timeout(options: PgConnectOptions) -> PgConnectOptions {
+    let set_by_url = options
+        .get_options()
+        .is_some_and(|o| o.contains("statement_timeout"));
+    if set_by_url {
+        options
+    } else {
+        options.options([("statement_timeout", STATEMENT_TIMEOUT)])
+    }
+}
+
+fn migrate_error(err: MigrateError) -> StoreError {
+    match err {
+        MigrateError::Execute(e) | MigrateError::ExecuteMigration(e, _) => match db_error(e) {
+            StoreError::Unavailable(m) => StoreError::Unavailable(m),
+            other => StoreError::Other(format!("migration failed: {other}")),
+        },
+        other => StoreError::Other(format!("migration failed: {other}")),
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn create_user(
+        &self,
+        user: &UserRecord,
+        session: Option<&NewSession>,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        users::insert(&mut tx, user).await?;
+        if let Some(session) = session {
+            sessions::insert(&mut tx, session).await?;
+        }
+        audit::insert(&mut *tx, audit).await?;
+        tx.commit().await.map_err(db_error)
+    }
+
+    async fn user_by_id(&self, id: Uuid) -> Result<Option<UserRecord>, StoreError> {
+        users::by_id(&self.pool, id).await
+    }
+
+    async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
+        users::by_email(&self.pool, email).await
+    }
+
+    async fn user_by_username(&self, username: &str) -> Result<Option<UserRecord>, StoreError> {
+        users::by_username(&self.pool, username).await
+    }
+
+    async fn upgrade_password_hash(
+        &self,
+        user_id: Uuid,
+        old_hash: &str,
+        new_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        // One statement: atomic on its own, no explicit transaction needed.
+        users::replace_password_hash(&self.pool, user_id, old_hash, new_hash, now).await
+    }
+
+    async fn start_session(
+        &self,
+        session: &NewSession,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        sessions::insert(&mut tx, session).await?;
+        audit::insert(&mut *tx, audit).await?;
+        tx.commit().await.map_err(db_error)
+    }
+
+    async fn record_event(&self, audit: &AuditEvent) -> Result<(), StoreError> {
+        audit::insert(&self.pool, audit).await
+    }
+
+    async fn rotate_refresh(
+        &self,
+        presented: &TokenHash,
+        decide: &(dyn for<'s> Fn(&'s RefreshState) -> RefreshDecision + Send + Sync),
+    ) -> Result<RefreshOutcome, StoreError> {
+        // The row locks are held from the read to the commit: a concurrent
+        // call with the same hash, from this process or another, waits in
+        // `refresh_state_for_update` and then sees this one's effect.
+        let mut tx = self.begin().await?;
+        let Some(state) = sessions::refresh_state_for_update(&mut tx, presented).await? else {
+            return Ok(RefreshOutcome::Unknown);
+        };
+        let decision = decide(&state);
+        match &decision {
+            RefreshDecision::Rotate {
+                new_hash,
+                now,
+                new_expires_at,
+                audit,
+            } => {
+                sessions::rotate(
+                    &mut tx,
+                    presented,
+                    &state.session,
+                    new_hash,
+                    *now,
+                    *new_expires_at,
+                )
+                .await?;
+                audit::insert(&mut *tx, audit).await?;
+            }
+            RefreshDecision::RevokeSession { now, audit } => {
+                sessions::revoke(&mut tx, &[state.session.id], *now).await?;
+                audit::insert(&mut *tx, audit).await?;
+            }
+            RefreshDecision::Refuse => {}
+        }
+        tx.commit().await.map_err(db_error)?;
+        Ok(RefreshOutcome::Decided {
+            state: Box::new(state),
+            decision,
+        })
+    }
+
+    async fn session(&self, id: Uuid) -> Result<Option<SessionRecord>, StoreError> {
+        sessions::by_id(&self.pool, id).await
+    }
+
+    async fn active_sessions(
+        &self,
+        user_id: Uuid,
+        now: OffsetDateTime,
+    ) -> Result<Vec<SessionRecord>, StoreError> {
+        sessions::active(&self.pool, user_id, now).await
+    }
+
+    async fn revoke_sessions(
+        &self,
+        user_id: Uuid,
+        scope: RevokeScope,
+        now: OffsetDateTime,
+        audit: &AuditEvent,
+    ) -> Result<Vec<Uuid>, StoreError> {
+        let mut tx = self.begin().await?;
+        let ids = sessions::lock_active_in_scope(&mut tx, user_id, scope, now).await?;
+        if ids.is_empty() {
+            return Ok(ids);
+        }
+        sessions::revoke(&mut tx, &ids, now).await?;
+        for &id in &ids {
+            let row = AuditEvent {
+                id: Uuid::now_v7(),
+                session_id: Some(id),
+                ..audit.clone()
+            };
+            audit::insert(&mut *tx, &row).await?;
+        }
+        tx.commit().await.map_err(db_error)?;
+        Ok(ids)
+    }
+
+    async fn revoked_since(
+        &self,
+        since: OffsetDateTime,
+    ) -> Result<Vec<RevokedSession>, StoreError> {
+        sessions::revoked_since(&self.pool, since).await
+    }
+
+    async fn signing_keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
+        keys::all(&self.pool).await
+    }
+
+    async fn activate_signing_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        keys::lock(&mut tx).await?;
+        keys::retire_all(&mut tx, key.activated_at).await?;
+        keys::insert(&mut tx, key).await?;
+        tx.commit().await.map_err(db_error)
+    }
+
+    async fn insert_first_signing_key(&self, key: &KeyRecord) -> Result<bool, StoreError> {
+        // Under the lock, "the table is empty" cannot change between the
+        // check and the insert: a second instance waits for this commit,
+        // then finds this key and inserts nothing.
+        let mut tx = self.begin().await?;
+        keys::lock(&mut tx).await?;
+        let inserted = keys::insert_if_none(&mut tx, key).await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(inserted)
+    }
+
+    async fn recent_audit(
+        &self,
+        user_id: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        audit::recent(&self.pool, user_id, limit).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_get_a_statement_timeout_unless_they_set_one() {
+        let plain = with_statement_timeout(connect_options("postgres://u@h/db").unwrap());
+        assert_eq!(plain.get_options(), Some("-c statement_timeout=5s"));
+        assert_eq!(plain.get_application_name(), Some("doorward"));
+
+        let own = connect_options(
+            "postgresql://u@h/db?options=-c%20statement_timeout%3D1min&application_name=x",
+        )
+        .unwrap();
+        let own = with_statement_timeout(own);
+        assert_eq!(own.get_options(), Some("-c statement_timeout=1min"));
+        assert_eq!(own.get_application_name(), Some("x"));
+    }
+
+    #[test]
+    fn invalid_urls_do_not_echo_the_password() {
+        let StoreError::Other(msg) =
+            connect_options("postgres://u:hunter2@h:99999/db").unwrap_err()
+        else {
+            panic!("expected Other");
+        };
+        assert!(msg.contains("invalid PostgreSQL URL"), "{msg}");
+        assert!(!msg.contains("hunter2"), "{msg}");
+    }
+}

@@ -1,0 +1,226 @@
+//! SQL for `sessions` and their `refresh_tokens`: start, rotate, revoke, list.
+//!
+//! Rows that a decision depends on are read with `FOR UPDATE`: another
+//! instance presenting the same token, or revoking the same session, waits
+//! for this transaction's commit and then reads its result. Locks are always
+//! taken token first, then session, and several sessions in (created_at, id)
+//! order, so two transactions never wait on each other in a cycle.
+
+use doorward_core::store::{
+    NewSession, RefreshState, RevokeScope, RevokedSession, SessionRecord, StoreError, TokenHash,
+};
+use sqlx::{PgConnection, PgExecutor};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::error::db_error;
+use super::rows::{ms, RefreshRow, SessionRow};
+use super::users;
+
+const COLUMNS: &str =
+    "id, user_id, created_at, last_used_at, expires_at, revoked_at, ip, user_agent";
+
+/// A session (last used at its creation) and its first refresh token.
+/// `NotFound` when the user does not exist.
+pub(super) async fn insert(
+    conn: &mut PgConnection,
+    session: &NewSession,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, ip, user_agent) \
+         VALUES ($1, $2, $3, $3, $4, $5, $6)",
+    )
+    .bind(session.id)
+    .bind(session.user_id)
+    .bind(ms(session.created_at))
+    .bind(ms(session.expires_at))
+    .bind(&session.ip)
+    .bind(&session.user_agent)
+    .execute(&mut *conn)
+    .await
+    .map_err(db_error)?;
+    insert_refresh(conn, &session.refresh_hash, session.id, session.created_at).await
+}
+
+async fn insert_refresh(
+    conn: &mut PgConnection,
+    hash: &TokenHash,
+    session_id: Uuid,
+    created_at: OffsetDateTime,
+) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO refresh_tokens (hash, session_id, created_at) VALUES ($1, $2, $3)")
+        .bind(hash.as_slice())
+        .bind(session_id)
+        .bind(ms(created_at))
+        .execute(conn)
+        .await
+        .map_err(db_error)?;
+    Ok(())
+}
+
+pub(super) async fn by_id<'c>(
+    ex: impl PgExecutor<'c>,
+    id: Uuid,
+) -> Result<Option<SessionRecord>, StoreError> {
+    let row =
+        sqlx::query_as::<_, SessionRow>(&format!("SELECT {COLUMNS} FROM sessions WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(ex)
+            .await
+            .map_err(db_error)?;
+    Ok(row.map(SessionRecord::from))
+}
+
+/// The presented token with its session and user, or `None` when the hash
+/// is unknown. Runs inside the rotation transaction and locks the token and
+/// session rows until it ends: a concurrent presentation of the same token
+/// (from any instance) blocks on the first `SELECT ... FOR UPDATE`, and once
+/// this transaction commits, PostgreSQL hands it the updated row.
+pub(super) async fn refresh_state_for_update(
+    conn: &mut PgConnection,
+    presented: &TokenHash,
+) -> Result<Option<RefreshState>, StoreError> {
+    let token = sqlx::query_as::<_, RefreshRow>(
+        "SELECT session_id, rotated_at FROM refresh_tokens WHERE hash = $1 FOR UPDATE",
+    )
+    .bind(presented.as_slice())
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db_error)?;
+    let Some(token) = token else {
+        return Ok(None);
+    };
+    // Each statement reads a fresh snapshot (READ COMMITTED), taken after the
+    // token lock was granted: it sees what the previous holder committed.
+    let session = sqlx::query_as::<_, SessionRow>(&format!(
+        "SELECT {COLUMNS} FROM sessions WHERE id = $1 FOR UPDATE"
+    ))
+    .bind(token.session_id)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db_error)?
+    .map(SessionRecord::from)
+    // Foreign keys (with cascades) guarantee both rows; missing means corrupt.
+    .ok_or_else(|| StoreError::Other("refresh token without its session".to_owned()))?;
+    let user = users::by_id(&mut *conn, session.user_id)
+        .await?
+        .ok_or_else(|| StoreError::Other("session without its user".to_owned()))?;
+    Ok(Some(RefreshState {
+        session,
+        rotated_at: token.rotated_at,
+        user,
+    }))
+}
+
+/// Applies `RefreshDecision::Rotate`: the presented token keeps its first
+/// rotation time, the successor joins the same session, the expiry slides.
+pub(super) async fn rotate(
+    conn: &mut PgConnection,
+    presented: &TokenHash,
+    session: &SessionRecord,
+    new_hash: &TokenHash,
+    now: OffsetDateTime,
+    new_expires_at: OffsetDateTime,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE refresh_tokens SET rotated_at = $1 WHERE hash = $2 AND rotated_at IS NULL")
+        .bind(ms(now))
+        .bind(presented.as_slice())
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    insert_refresh(conn, new_hash, session.id, now).await?;
+    sqlx::query("UPDATE sessions SET last_used_at = $1, expires_at = $2 WHERE id = $3")
+        .bind(ms(now))
+        .bind(ms(new_expires_at))
+        .bind(session.id)
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    Ok(())
+}
+
+/// Marks the sessions revoked; an earlier revocation time is kept.
+pub(super) async fn revoke(
+    conn: &mut PgConnection,
+    ids: &[Uuid],
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = ANY($2) AND revoked_at IS NULL")
+        .bind(ms(now))
+        .bind(ids)
+        .execute(conn)
+        .await
+        .map_err(db_error)?;
+    Ok(())
+}
+
+/// Ids of the user's sessions that `scope` names and that are active at
+/// `now`, locked until the transaction ends. A session revoked by a
+/// concurrent transaction is re-checked after its commit and left out, so it
+/// is neither revoked nor audited twice.
+pub(super) async fn lock_active_in_scope(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+    scope: RevokeScope,
+    now: OffsetDateTime,
+) -> Result<Vec<Uuid>, StoreError> {
+    let sql = match scope {
+        RevokeScope::All => {
+            "SELECT id FROM sessions \
+             WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 \
+             ORDER BY created_at, id FOR UPDATE"
+        }
+        RevokeScope::AllExcept(_) => {
+            "SELECT id FROM sessions \
+             WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 AND id <> $3 \
+             ORDER BY created_at, id FOR UPDATE"
+        }
+        RevokeScope::One(_) => {
+            "SELECT id FROM sessions \
+             WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 AND id = $3 \
+             FOR UPDATE"
+        }
+    };
+    let mut query = sqlx::query_scalar::<_, Uuid>(sql)
+        .bind(user_id)
+        .bind(ms(now));
+    if let RevokeScope::AllExcept(id) | RevokeScope::One(id) = scope {
+        query = query.bind(id);
+    }
+    query.fetch_all(conn).await.map_err(db_error)
+}
+
+pub(super) async fn active<'c>(
+    ex: impl PgExecutor<'c>,
+    user_id: Uuid,
+    now: OffsetDateTime,
+) -> Result<Vec<SessionRecord>, StoreError> {
+    let rows = sqlx::query_as::<_, SessionRow>(&format!(
+        "SELECT {COLUMNS} FROM sessions \
+         WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 \
+         ORDER BY created_at DESC, id DESC"
+    ))
+    .bind(user_id)
+    .bind(ms(now))
+    .fetch_all(ex)
+    .await
+    .map_err(db_error)?;
+    Ok(rows.into_iter().map(SessionRecord::from).collect())
+}
+
+pub(super) async fn revoked_since<'c>(
+    ex: impl PgExecutor<'c>,
+    since: OffsetDateTime,
+) -> Result<Vec<RevokedSession>, StoreError> {
+    let rows = sqlx::query_as::<_, (Uuid, OffsetDateTime)>(
+        "SELECT id, revoked_at FROM sessions WHERE revoked_at >= $1 ORDER BY revoked_at, id",
+    )
+    .bind(ms(since))
+    .fetch_all(ex)
+    .await
+    .map_err(db_error)?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, revoked_at)| RevokedSession { id, revoked_at })
+        .collect())
+}
