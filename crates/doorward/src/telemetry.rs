@@ -1,6 +1,7 @@
 //! Logs and metrics. Logs: `tracing`, text or JSON, filtered by `RUST_LOG`
 //! (default `info`). Metrics: a Prometheus recorder rendered at `/metrics`.
 
+use std::io::IsTerminal;
 use std::sync::OnceLock;
 use std::time::Instant;
 
@@ -23,9 +24,11 @@ pub enum LogFormat {
 pub fn init_logs(format: LogFormat) {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    // Colours only for a person at a terminal, never in files or log shippers.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder
