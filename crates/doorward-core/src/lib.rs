@@ -12,6 +12,7 @@ pub mod passwords;
 pub mod sessions;
 pub mod store;
 pub mod tokens;
+pub mod transfer;
 pub mod types;
 
 pub use error::{Error, Result};

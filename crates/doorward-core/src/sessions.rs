@@ -47,7 +47,10 @@ pub fn decide(
     };
     match state.rotated_at {
         None => rotate(),
-        Some(rotated) if now - rotated < policy.grace => rotate(),
+        // A request that waited on the row lock may have read the clock a
+        // moment before the winner rotated: a negative age is age zero, so
+        // with zero grace it is reuse, never a second rotation.
+        Some(rotated) if (now - rotated).max(time::Duration::ZERO) < policy.grace => rotate(),
         Some(_) => RefreshDecision::RevokeSession {
             now,
             audit: audit::event(
@@ -168,6 +171,20 @@ mod tests {
         };
         assert!(matches!(
             d(&state(now, Some(now)), p, now),
+            RefreshDecision::RevokeSession { .. }
+        ));
+    }
+
+    #[test]
+    fn zero_grace_with_a_clock_read_before_the_rotation_is_reuse() {
+        let now = OffsetDateTime::now_utc();
+        let p = RotationPolicy {
+            grace: Duration::ZERO,
+            ..POLICY
+        };
+        let s = state(now, Some(now + Duration::milliseconds(3)));
+        assert!(matches!(
+            d(&s, p, now),
             RefreshDecision::RevokeSession { .. }
         ));
     }

@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 pub use crate::audit::AuditKind;
+use crate::transfer::{Batch, Cursor, RowCounts};
 
 /// What storage can say went wrong. Kept small on purpose: the core maps
 /// these to outcomes, and nothing about SQL leaks past this type.
@@ -275,4 +276,18 @@ pub trait Store: Send + Sync + 'static {
         user_id: Option<Uuid>,
         limit: u32,
     ) -> Result<Vec<AuditRecord>, StoreError>;
+
+    // Whole-database copy (`doorward migrate-data`, see `transfer`).
+
+    /// How many rows each table holds, read in one snapshot.
+    async fn row_counts(&self) -> Result<RowCounts, StoreError>;
+
+    /// Up to `limit` full rows of the cursor's table, in ascending primary-key
+    /// order, starting after the cursor's key.
+    async fn export_batch(&self, from: &Cursor, limit: u32) -> Result<Batch, StoreError>;
+
+    /// Inserts the rows of `batch` exactly as they are (ids, hashes, times,
+    /// key bytes), in one transaction: all of them land or none.
+    /// `Conflict(field)` on a duplicate, `NotFound` when a parent row is missing.
+    async fn import_batch(&self, batch: &Batch) -> Result<(), StoreError>;
 }

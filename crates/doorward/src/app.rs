@@ -1,10 +1,13 @@
 //! The composition root: builds the services from `Settings`, the router with
 //! its layers, and the background tasks; serves until shutdown.
 
+use std::convert::Infallible;
+use std::future::IntoFuture;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration as StdDuration;
 
+use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::http::{header, HeaderValue, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -14,12 +17,13 @@ use doorward_core::accounts::Accounts;
 use doorward_core::clock::Clock;
 use doorward_core::keys::{self, KeyVault};
 use doorward_core::passwords::{PasswordHasher, PasswordPolicy};
-use doorward_core::store::Store;
+use doorward_core::store::{Store, StoreError};
 use doorward_core::tokens::{Issuer, TokenSettings};
 use doorward_guard::{Guard, VerifyPolicy};
 use doorward_store::ConnectOptions;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
+use tower::ServiceExt as _;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{
     MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
@@ -63,18 +67,40 @@ pub fn publish_for(settings: &Settings) -> time::Duration {
     settings.access_ttl + time::Duration::seconds(LEEWAY_SECS as i64 + 1)
 }
 
-/// Open the database (migrating it) and build the services. Used by `serve`
-/// and by the CLI subcommands that act on accounts and keys.
+/// Open the database (migrating it) and build the services; fails at once
+/// when the database is not there. Used by the CLI subcommands that act on
+/// accounts and keys (`serve` waits for the database, see `cli::serve`).
 pub async fn build(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
-    let store = doorward_store::connect(&settings.database_url, &ConnectOptions::default())
-        .await
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "opening the database {}: {e}",
-                redact_url(&settings.database_url)
-            )
-        })?;
+    let store = open_store(&settings).await.map_err(|e| {
+        anyhow::anyhow!(
+            "opening the database {}: {e}",
+            redact_url(&settings.database_url)
+        )
+    })?;
     build_with_store(settings, clock, store).await
+}
+
+/// Connect (and migrate) with the pool size of `settings`.
+pub async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, StoreError> {
+    let options = ConnectOptions {
+        max_connections: settings.database_max_connections,
+        ..ConnectOptions::default()
+    };
+    doorward_store::connect(&settings.database_url, &options).await
+}
+
+/// Whether `error` says "the database cannot be reached now" (worth waiting
+/// for) rather than "this cannot work" (worth stopping for).
+pub fn is_unavailable(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<StoreError>(),
+            Some(StoreError::Unavailable(_))
+        ) || matches!(
+            cause.downcast_ref::<doorward_core::Error>(),
+            Some(doorward_core::Error::Unavailable)
+        )
+    })
 }
 
 pub async fn build_with_store(
@@ -251,31 +277,48 @@ pub async fn reload_keys(state: &AppState) -> anyhow::Result<bool> {
     Ok(changed)
 }
 
-/// How far back each revocation poll looks: generous, so clock skew between
-/// instances or a slow poll loses nothing (re-adding an entry is harmless).
+/// How far back each revocation poll looks before the last successful one:
+/// generous, so clock skew between instances or a slow poll loses nothing
+/// (re-adding an entry is harmless).
 const REVOCATION_POLL_WINDOW: time::Duration = time::Duration::seconds(30);
 
 /// Background upkeep: revocations by other instances (every 500 ms, so they
 /// take effect here within a second), key reloads (every 2 s), pruning the
-/// revocation set and metrics upkeep (every 30 s). Ends with the returned
+/// revocation set and metrics upkeep (every 30 s). A database outage is
+/// logged when it starts and when it ends, and the loop carries on: after it,
+/// the revocation poll looks back to its last success, so a revocation made
+/// by another instance meanwhile is not missed. Ends with the returned
 /// handle's abort.
 pub fn spawn_background(state: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut keys_tick = tokio::time::interval(StdDuration::from_secs(2));
         let mut prune_tick = tokio::time::interval(StdDuration::from_secs(30));
         let mut revocation_tick = tokio::time::interval(StdDuration::from_millis(500));
-        revocation_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        for tick in [&mut keys_tick, &mut prune_tick, &mut revocation_tick] {
+            // After an outage that held a tick up, no burst of catch-up ticks.
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        }
+        let mut outage = Outage::default();
+        // The build preloaded everything revoked before this moment.
+        let mut polled_at = state.clock.now();
         loop {
             tokio::select! {
                 _ = revocation_tick.tick() => {
-                    let since = state.clock.now() - REVOCATION_POLL_WINDOW;
-                    if let Err(e) = state.revocations.catch_up(state.accounts.store.as_ref(), since).await {
-                        tracing::warn!(error = %e, "could not poll revocations; retrying");
+                    let now = state.clock.now();
+                    // Never further back than a revoked session's tokens can live.
+                    let since = (polled_at - REVOCATION_POLL_WINDOW).max(now - state.revocations.keep_for);
+                    match state.revocations.catch_up(state.accounts.store.as_ref(), since).await {
+                        Ok(_) => {
+                            polled_at = now;
+                            outage.over();
+                        }
+                        Err(e) => outage.failed("polling revocations", &anyhow::Error::new(e)),
                     }
                 }
                 _ = keys_tick.tick() => {
-                    if let Err(e) = reload_keys(&state).await {
-                        tracing::warn!(error = %e, "could not reload signing keys; keeping the current ones");
+                    match reload_keys(&state).await {
+                        Ok(_) => outage.over(),
+                        Err(e) => outage.failed("reloading signing keys (keeping the current ones)", &e),
                     }
                 }
                 _ = prune_tick.tick() => {
@@ -290,19 +333,104 @@ pub fn spawn_background(state: AppState) -> tokio::task::JoinHandle<()> {
     })
 }
 
-/// Serve on `listener` until `shutdown` resolves; in-flight requests finish.
+/// The background task's view of the database: one warning when it becomes
+/// unreachable and one line when it is back, not one per tick.
+#[derive(Default)]
+struct Outage {
+    since: Option<std::time::Instant>,
+}
+
+impl Outage {
+    fn failed(&mut self, task: &str, error: &anyhow::Error) {
+        if !is_unavailable(error) {
+            tracing::warn!(error = %format!("{error:#}"), "{task} failed; retrying");
+        } else if self.since.is_none() {
+            self.since = Some(std::time::Instant::now());
+            tracing::warn!(
+                error = %format!("{error:#}"),
+                "the database is unreachable ({task}): requests that need it get 503 with \
+                 Retry-After; retrying until it is back"
+            );
+        } else {
+            tracing::debug!(error = %format!("{error:#}"), "{task}: the database is still unreachable");
+        }
+    }
+
+    fn over(&mut self) {
+        if let Some(since) = self.since.take() {
+            tracing::info!(
+                down_for_ms = u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX),
+                "the database is reachable again"
+            );
+        }
+    }
+}
+
+/// Serve the ready `state` on `listener` until `shutdown` resolves; in-flight
+/// requests finish.
 pub async fn serve(
     state: AppState,
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    serve_when_ready(listener, async { Ok(state) }, shutdown).await
+}
+
+/// Serve on `listener` while `start` (opening the database, possibly waiting
+/// for it) is still running: until it is done every request, `/healthz`
+/// included, gets 503 `unavailable` with `Retry-After`, so a load balancer
+/// sees an instance that is up but not ready rather than a refused
+/// connection. Then the full router and the background tasks take over on
+/// the same socket. An error of `start` ends the server; so does `shutdown`,
+/// also before the start is done.
+pub async fn serve_when_ready(
+    listener: TcpListener,
+    start: impl std::future::Future<Output = anyhow::Result<AppState>>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let ready: Arc<OnceLock<Router>> = Arc::default();
+    let front = {
+        let ready = ready.clone();
+        Router::new().fallback_service(tower::service_fn(move |req: Request<Body>| {
+            let app = ready.get().cloned();
+            async move {
+                Ok::<Response, Infallible>(match app {
+                    Some(app) => match app.oneshot(req).await {
+                        Ok(res) => res,
+                        Err(never) => match never {},
+                    },
+                    None => starting().into_response(),
+                })
+            }
+        }))
+    };
+    let serving = axum::serve(
+        listener,
+        front.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .into_future();
+    tokio::pin!(serving, start);
+    let state = tokio::select! {
+        stopped = &mut serving => return stopped.map_err(Into::into),
+        built = &mut start => built?,
+    };
     let background = spawn_background(state.clone());
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    // Only this function sets it, once.
+    let _ = ready.set(router(state));
+    let result = serving.await;
     background.abort();
     result.map_err(Into::into)
+}
+
+/// The answer to every request while the server is starting.
+fn starting() -> Problem {
+    Problem::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+        "The server is starting and cannot reach its database yet; try again shortly.",
+    )
+    .retry_after(1)
 }
 
 #[cfg(test)]
@@ -316,5 +444,16 @@ mod tests {
             "postgres://u:***@h:5432/db"
         );
         assert_eq!(redact_url("sqlite:./x.db"), "sqlite:./x.db");
+    }
+
+    #[test]
+    fn unavailability_is_found_anywhere_in_the_chain() {
+        let e = anyhow::Error::new(StoreError::Unavailable("refused".into())).context("opening");
+        assert!(is_unavailable(&e));
+        let e = anyhow::Error::new(doorward_core::Error::Unavailable).context("loading keys");
+        assert!(is_unavailable(&e));
+        let e = anyhow::Error::new(StoreError::Other("invalid URL".into())).context("opening");
+        assert!(!is_unavailable(&e));
+        assert!(!is_unavailable(&anyhow::anyhow!("migration failed")));
     }
 }

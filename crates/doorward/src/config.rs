@@ -35,6 +35,11 @@ pub const KEYS: &[KeyDoc] = &[
         doc: "sqlite:PATH or postgres://...",
     },
     KeyDoc {
+        key: "database_max_connections",
+        default: "8",
+        doc: "connections this instance may hold open (per instance: mind PostgreSQL's max_connections)",
+    },
+    KeyDoc {
         key: "issuer",
         default: "http://<listen>",
         doc: "public base URL: token `iss`, base of mail links",
@@ -158,6 +163,8 @@ pub fn env_name(key: &str) -> String {
 pub struct FileConfig {
     pub listen: Option<String>,
     pub database_url: Option<String>,
+    /// Upper bound of this instance's connection pool.
+    pub database_max_connections: Option<u32>,
     pub issuer: Option<String>,
     #[serde(default)]
     pub tokens: TokensSection,
@@ -274,6 +281,9 @@ pub struct Overrides {
 pub struct Settings {
     pub listen: SocketAddr,
     pub database_url: String,
+    /// Pool size (1..=1000). Several instances on one PostgreSQL share its
+    /// `max_connections` (100 by default): instances × this must stay below it.
+    pub database_max_connections: u32,
     pub issuer: String,
     pub audience: String,
     pub access_ttl: time::Duration,
@@ -368,6 +378,12 @@ impl Settings {
         let database_url = f
             .database_url
             .unwrap_or_else(|| "sqlite:./doorward-data/doorward.db".into());
+        let database_max_connections = f.database_max_connections.unwrap_or(8);
+        if !(1..=1000).contains(&database_max_connections) {
+            return Err(ConfigError(format!(
+                "database_max_connections: `{database_max_connections}` must be between 1 and 1000"
+            )));
+        }
         let issuer = f
             .issuer
             .unwrap_or_else(|| format!("http://{listen}"))
@@ -443,6 +459,7 @@ impl Settings {
         Ok(Settings {
             listen,
             database_url,
+            database_max_connections,
             issuer,
             audience,
             access_ttl,
@@ -456,6 +473,13 @@ impl Settings {
                 .try_into()
                 .unwrap_or(std::time::Duration::from_secs(30)),
         })
+    }
+
+    /// Whether the database is a PostgreSQL server (which may be down or not
+    /// up yet, unlike a SQLite file).
+    pub fn is_postgres(&self) -> bool {
+        let url = self.database_url.trim_start().to_ascii_lowercase();
+        url.starts_with("postgres://") || url.starts_with("postgresql://")
     }
 
     /// The SQLite file this configuration points at, if any.
@@ -535,6 +559,8 @@ mod tests {
         let s = Settings::load(&Overrides::default(), &[]).unwrap();
         assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(s.database_url, "sqlite:./doorward-data/doorward.db");
+        assert_eq!(s.database_max_connections, 8);
+        assert!(!s.is_postgres());
         assert_eq!(s.issuer, "http://127.0.0.1:8080");
         assert_eq!(s.audience, s.issuer);
         assert_eq!(s.access_ttl, time::Duration::minutes(15));
@@ -574,6 +600,7 @@ mod tests {
         let values = [
             ("listen", "127.0.0.1:9"),
             ("database_url", "sqlite:/tmp/x.db"),
+            ("database_max_connections", "16"),
             ("issuer", "https://auth.example"),
             ("tokens.access_ttl", "1m"),
             ("tokens.refresh_ttl", "2d"),
@@ -611,6 +638,7 @@ mod tests {
         assert!(unknown_env_vars(e.iter().map(|(k, _)| k.clone())).is_empty());
         let s = Settings::load(&Overrides::default(), &e).unwrap();
         assert_eq!(s.listen.port(), 9);
+        assert_eq!(s.database_max_connections, 16);
         assert_eq!(s.audience, "api");
         assert_eq!(s.refresh_grace, time::Duration::seconds(3));
         assert_eq!(s.hash.memory_kib, 8192);
@@ -640,6 +668,29 @@ mod tests {
         for k in contract {
             assert!(KEYS.iter().any(|d| d.key == k), "{k} missing");
         }
+    }
+
+    #[test]
+    fn the_pool_size_is_bounded_and_postgres_is_recognised() {
+        for bad in ["0", "1001", "many"] {
+            let e = Settings::load(
+                &Overrides::default(),
+                &env(&[("DOORWARD_DATABASE_MAX_CONNECTIONS", bad)]),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(e.contains("database_max_connections"), "{e}");
+        }
+        let s = Settings::load(
+            &Overrides {
+                database_url: Some("postgresql://u@127.0.0.1/db".into()),
+                ..Default::default()
+            },
+            &env(&[("DOORWARD_DATABASE_MAX_CONNECTIONS", "32")]),
+        )
+        .unwrap();
+        assert!(s.is_postgres());
+        assert_eq!(s.database_max_connections, 32);
     }
 
     #[test]

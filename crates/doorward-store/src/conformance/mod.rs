@@ -32,12 +32,14 @@ mod audit;
 mod keys;
 mod refresh;
 mod sessions;
+mod transfer;
 mod users;
 
 pub use audit::*;
 pub use keys::*;
 pub use refresh::*;
 pub use sessions::*;
+pub use transfer::*;
 pub use users::*;
 
 use std::any::Any;
@@ -113,6 +115,16 @@ macro_rules! conformance_tests {
             recent_audit_is_newest_first_filtered_and_limited,
             every_audit_kind_round_trips,
             instances_starting_together_on_an_empty_database,
+            row_counts_see_every_table,
+            export_pages_cover_every_row_once_in_key_order,
+            import_batch_is_all_or_nothing,
+        );
+        // Cases that need two fresh databases. Keep these few: a fixture may
+        // bound how many databases exist at once (the PostgreSQL one allows
+        // 4), and cases each holding one while waiting for a second must
+        // never be able to take every slot.
+        $crate::conformance_tests!(@pairs $fresh;
+            copy_through_sqlite_and_back_keeps_every_field,
         );
     };
     (@cases $fresh:path; $($case:ident),* $(,)?) => {
@@ -121,6 +133,16 @@ macro_rules! conformance_tests {
             async fn $case() {
                 let fixture = $fresh().await;
                 $crate::conformance::$case(&fixture).await;
+            }
+        )*
+    };
+    (@pairs $fresh:path; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $case() {
+                let first = $fresh().await;
+                let second = $fresh().await;
+                $crate::conformance::$case(&first, &second).await;
             }
         )*
     };

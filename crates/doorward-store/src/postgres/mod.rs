@@ -18,14 +18,16 @@
 //! `StoreError::Unavailable` instead of a request that hangs.
 //!
 //! The SQL itself lives in one file per table: `users`, `sessions` (with
-//! refresh tokens), `keys`, `audit`; `rows` converts columns to records and
-//! `error` maps PostgreSQL errors to `StoreError`.
+//! refresh tokens), `keys`, `audit`, plus `transfer` (whole-database copy);
+//! `rows` converts columns to records and `error` maps PostgreSQL errors to
+//! `StoreError`.
 
 mod audit;
 mod error;
 mod keys;
 mod rows;
 mod sessions;
+mod transfer;
 mod users;
 
 use std::str::FromStr;
@@ -36,6 +38,7 @@ use doorward_core::store::{
     AuditEvent, AuditRecord, KeyRecord, NewSession, RefreshDecision, RefreshOutcome, RefreshState,
     RevokeScope, RevokedSession, SessionRecord, Store, StoreError, TokenHash, UserRecord,
 };
+use doorward_core::transfer::{Batch, Cursor, RowCounts};
 use sqlx::migrate::MigrateError;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool, Postgres, Transaction};
@@ -331,6 +334,20 @@ impl Store for PostgresStore {
         limit: u32,
     ) -> Result<Vec<AuditRecord>, StoreError> {
         audit::recent(&self.pool, user_id, limit).await
+    }
+
+    async fn row_counts(&self) -> Result<RowCounts, StoreError> {
+        transfer::row_counts(&self.pool).await
+    }
+
+    async fn export_batch(&self, from: &Cursor, limit: u32) -> Result<Batch, StoreError> {
+        transfer::export(&self.pool, from, limit).await
+    }
+
+    async fn import_batch(&self, batch: &Batch) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        transfer::import(&mut tx, batch).await?;
+        tx.commit().await.map_err(db_error)
     }
 }
 

@@ -8,14 +8,16 @@
 //! separate pool; in WAL mode they never wait for the writer.
 //!
 //! The SQL itself lives in one file per table: `users`, `sessions` (with
-//! refresh tokens), `keys`, `audit`; `rows` converts columns to records and
-//! `error` maps SQLite errors to `StoreError`.
+//! refresh tokens), `keys`, `audit`, plus `transfer` (whole-database copy);
+//! `rows` converts columns to records and `error` maps SQLite errors to
+//! `StoreError`.
 
 mod audit;
 mod error;
 mod keys;
 mod rows;
 mod sessions;
+mod transfer;
 mod users;
 
 use std::str::FromStr;
@@ -26,6 +28,7 @@ use doorward_core::store::{
     AuditEvent, AuditRecord, KeyRecord, NewSession, RefreshDecision, RefreshOutcome, RefreshState,
     RevokeScope, RevokedSession, SessionRecord, Store, StoreError, TokenHash, UserRecord,
 };
+use doorward_core::transfer::{Batch, Cursor, RowCounts};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool, Transaction};
 use time::OffsetDateTime;
@@ -346,6 +349,20 @@ impl Store for SqliteStore {
         limit: u32,
     ) -> Result<Vec<AuditRecord>, StoreError> {
         audit::recent(&self.reader, user_id, limit).await
+    }
+
+    async fn row_counts(&self) -> Result<RowCounts, StoreError> {
+        transfer::row_counts(&self.reader).await
+    }
+
+    async fn export_batch(&self, from: &Cursor, limit: u32) -> Result<Batch, StoreError> {
+        transfer::export(&self.reader, from, limit).await
+    }
+
+    async fn import_batch(&self, batch: &Batch) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        transfer::import(&mut tx, batch).await?;
+        tx.commit().await.map_err(db_error)
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod keys;
 mod migrate;
+mod migrate_data;
 mod serve;
 mod user;
 
@@ -55,6 +56,9 @@ pub enum Command {
     /// Manage token signing keys
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Copy every user, session, key and audit event into an empty database (SQLite to PostgreSQL and back)
+    #[command(long_about = migrate_data::ABOUT, after_help = migrate_data::EXAMPLES)]
+    MigrateData(migrate_data::MigrateDataArgs),
 }
 
 /// The settings table printed under `serve --help`.
@@ -101,6 +105,7 @@ pub async fn main() -> ExitCode {
         Command::Migrate => migrate::run(&cli).await,
         Command::User(cmd) => user::run(&cli, cmd).await,
         Command::Keys(cmd) => keys::run(&cli, cmd).await,
+        Command::MigrateData(args) => migrate_data::run(args).await,
     };
     match result {
         Ok(code) => code,

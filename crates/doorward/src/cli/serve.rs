@@ -1,14 +1,21 @@
 //! `doorward serve`: run the HTTP server until SIGINT/SIGTERM.
+//!
+//! A PostgreSQL server that is not up yet, or a database not created yet, is
+//! waited for: `serve` then listens anyway and answers 503 to every request
+//! until the database is reachable (see `app::serve_when_ready`), so
+//! instances and their database can be started in any order.
 
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::Args;
-use doorward_core::clock::SystemClock;
+use doorward_core::clock::{Clock, SystemClock};
 use tokio::net::TcpListener;
 
 use super::{load_settings, Cli};
-use crate::app;
+use crate::app::{self, AppState};
+use crate::config::Settings;
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
@@ -25,16 +32,104 @@ pub async fn run(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
     let listen = settings.listen;
     let issuer = settings.issuer.clone();
     let database = app::redact_url(&settings.database_url);
-    let state = app::build(settings, Arc::new(SystemClock)).await?;
+    // One attempt before listening: with the database up (the usual case)
+    // the server is ready the moment it accepts connections.
+    let mut start = Start::new(settings, Arc::new(SystemClock));
+    let ready_now = start.attempt().await?;
     let listener = TcpListener::bind(listen).await.map_err(|e| {
         anyhow::anyhow!(
             "cannot listen on {listen}: {e} (choose another with --listen or DOORWARD_LISTEN)"
         )
     })?;
-    tracing::info!(%listen, %issuer, %database, "doorward is ready");
-    app::serve(state, listener, shutdown_signal()).await?;
+    if ready_now.is_none() {
+        tracing::info!(%listen, %database, "listening; every request gets 503 until the database is reachable");
+    }
+    let started = async move {
+        let state = match ready_now {
+            Some(state) => state,
+            None => start.wait().await?,
+        };
+        tracing::info!(%listen, %issuer, %database, "doorward is ready");
+        Ok(state)
+    };
+    app::serve_when_ready(listener, started, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// First wait between attempts to reach the database; it doubles up to
+/// `RETRY_MAX`.
+const RETRY_FIRST: Duration = Duration::from_millis(200);
+const RETRY_MAX: Duration = Duration::from_secs(5);
+
+/// Opening the database and building the services, waiting for a PostgreSQL
+/// server that is not up yet (or a database not created yet, or credentials
+/// not granted yet): retried with a backoff of 0.2 s doubling to 5 s, each
+/// failed attempt logged with its reason and what to do. Anything waiting
+/// cannot fix (a bad URL, a failed migration, a wrong encryption key), and
+/// any error on SQLite, ends the start at once.
+struct Start {
+    settings: Settings,
+    clock: Arc<dyn Clock>,
+    attempts: u32,
+    delay: Duration,
+}
+
+impl Start {
+    fn new(settings: Settings, clock: Arc<dyn Clock>) -> Start {
+        Start {
+            settings,
+            clock,
+            attempts: 0,
+            delay: RETRY_FIRST,
+        }
+    }
+
+    /// One attempt: the services, or `None` when it is worth trying again.
+    async fn attempt(&mut self) -> anyhow::Result<Option<AppState>> {
+        self.attempts = self.attempts.saturating_add(1);
+        let error = match app::open_store(&self.settings).await {
+            Ok(store) => {
+                let built =
+                    app::build_with_store(self.settings.clone(), self.clock.clone(), store).await;
+                match built {
+                    Ok(state) => {
+                        if self.attempts > 1 {
+                            tracing::info!(attempts = self.attempts, "the database is reachable");
+                        }
+                        return Ok(Some(state));
+                    }
+                    Err(e) => e,
+                }
+            }
+            Err(e) => anyhow::Error::new(e).context(format!(
+                "opening the database {}",
+                app::redact_url(&self.settings.database_url)
+            )),
+        };
+        if !(self.settings.is_postgres() && app::is_unavailable(&error)) {
+            return Err(error);
+        }
+        tracing::warn!(
+            attempt = self.attempts,
+            retry_in_ms = u64::try_from(self.delay.as_millis()).unwrap_or(u64::MAX),
+            error = %format!("{error:#}"),
+            "cannot reach the database yet: start PostgreSQL, create the database (`createdb NAME`) \
+             or correct --database / DOORWARD_DATABASE_URL; every request gets 503 until then"
+        );
+        Ok(None)
+    }
+
+    /// Attempts after the backoff until one succeeds or fails for good.
+    async fn wait(mut self) -> anyhow::Result<AppState> {
+        loop {
+            tokio::time::sleep(self.delay).await;
+            self.delay = (self.delay * 2).min(RETRY_MAX);
+            if let Some(state) = self.attempt().await? {
+                return Ok(state);
+            }
+        }
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM; in-flight requests then finish.

@@ -1,13 +1,157 @@
-//! `TestApp`: the real server on a random port with a fresh SQLite file and
-//! a test clock, and a client whose helpers read like the API.
+//! `TestApp`: the real server on a random port with a fresh database and a
+//! test clock, and a client whose helpers read like the API.
+//!
+//! The engine comes from `DOORWARD_TEST_ENGINE`: `sqlite` (the default; a
+//! file in a temporary directory) or `postgres` (a database of its own per
+//! test, see `postgres.rs`). The stories do not care which: two servers on
+//! one database are `app.spawn_sharing()`, and `spawn_on` with a
+//! `sqlite:PATH` URL means "the database kept at PATH" on either engine (on
+//! PostgreSQL the path names a database, created when missing like the
+//! file would be), so a server restarted "on the same file" finds its data.
 
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, Weak};
 
 use doorward::config::{Overrides, Settings};
 use doorward_core::clock::TestClock;
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, SemaphorePermit};
+
+use crate::postgres::PgDatabase;
+
+/// Which storage engine the HTTP tests run on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+impl Engine {
+    /// From `DOORWARD_TEST_ENGINE` (`sqlite` when unset); anything else is a
+    /// mistake worth stopping for, not a silent fallback.
+    pub fn from_env() -> Engine {
+        match std::env::var("DOORWARD_TEST_ENGINE").as_deref() {
+            Err(_) | Ok("") | Ok("sqlite") => Engine::Sqlite,
+            Ok("postgres") | Ok("postgresql") => Engine::Postgres,
+            Ok(other) => panic!("DOORWARD_TEST_ENGINE=`{other}`: expected `sqlite` or `postgres`"),
+        }
+    }
+}
+
+/// PostgreSQL databases in use at once: each server may open a few
+/// connections, and the server's `max_connections` (100 by default) is
+/// shared with everything else running.
+static PG_DATABASES: Semaphore = Semaphore::const_new(8);
+/// Per server on PostgreSQL (the default of 8 is for production).
+const PG_POOL: &str = "4";
+
+/// The database of one or more `TestApp`s; on PostgreSQL dropped with the
+/// last of them.
+#[derive(Debug)]
+pub struct TestDatabase {
+    pub url: String,
+    postgres: Option<(PgDatabase, SemaphorePermit<'static>)>,
+}
+
+/// `sqlite:PATH` → the database standing for PATH. Apps hold their database;
+/// this only finds it again (`Weak`), except for paths no app was created
+/// in, whose database lives until their directory is gone (`keep`).
+struct PathEntry {
+    path: PathBuf,
+    database: Weak<TestDatabase>,
+    keep: Option<Arc<TestDatabase>>,
+}
+
+static BY_PATH: Mutex<Vec<PathEntry>> = Mutex::new(Vec::new());
+
+fn sqlite_path(url: &str) -> Option<PathBuf> {
+    url.strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .map(PathBuf::from)
+}
+
+impl TestDatabase {
+    /// A new, empty database for an app living in `dir`.
+    pub async fn fresh(dir: &Path) -> Arc<TestDatabase> {
+        let path = dir.join("doorward.db");
+        let db = match Engine::from_env() {
+            Engine::Sqlite => TestDatabase {
+                url: format!("sqlite:{}", path.display()),
+                postgres: None,
+            },
+            Engine::Postgres => TestDatabase::new_postgres().await,
+        };
+        let db = Arc::new(db);
+        Self::remember(path, &db, None);
+        db
+    }
+
+    async fn new_postgres() -> TestDatabase {
+        let permit = PG_DATABASES
+            .acquire()
+            .await
+            .expect("the semaphore is never closed");
+        let pg = PgDatabase::create("doorward_api_").await;
+        TestDatabase {
+            url: pg.url.clone(),
+            postgres: Some((pg, permit)),
+        }
+    }
+
+    /// The database a URL names: itself on SQLite and for `postgres://`
+    /// URLs; on PostgreSQL, `sqlite:PATH` is the database standing for PATH.
+    pub async fn for_url(url: &str) -> Arc<TestDatabase> {
+        let path = match (Engine::from_env(), sqlite_path(url)) {
+            (Engine::Postgres, Some(path)) => path,
+            _ => {
+                return Arc::new(TestDatabase {
+                    url: url.to_owned(),
+                    postgres: None,
+                })
+            }
+        };
+        let known = {
+            let mut entries = BY_PATH.lock().unwrap();
+            Self::forget_gone(&mut entries);
+            entries
+                .iter()
+                .find(|e| e.path == path)
+                .and_then(|e| e.database.upgrade())
+        };
+        if let Some(db) = known {
+            return db;
+        }
+        let db = Arc::new(TestDatabase::new_postgres().await);
+        Self::remember(path, &db, Some(db.clone()));
+        db
+    }
+
+    fn remember(path: PathBuf, db: &Arc<TestDatabase>, keep: Option<Arc<TestDatabase>>) {
+        let mut entries = BY_PATH.lock().unwrap();
+        Self::forget_gone(&mut entries);
+        entries.push(PathEntry {
+            path,
+            database: Arc::downgrade(db),
+            keep,
+        });
+    }
+
+    /// Drops entries whose app is gone, and lets go of the databases kept for
+    /// directories that no longer exist.
+    fn forget_gone(entries: &mut Vec<PathEntry>) {
+        entries.retain(|e| {
+            let dir_exists = e.path.parent().is_some_and(Path::exists);
+            e.database.strong_count() > 0 && (e.keep.is_none() || dir_exists)
+        });
+    }
+
+    /// The PostgreSQL database, when the tests run on PostgreSQL.
+    pub fn postgres(&self) -> Option<&PgDatabase> {
+        self.postgres.as_ref().map(|(pg, _)| pg)
+    }
+}
 
 pub struct TestApp {
     pub addr: String,
@@ -17,6 +161,8 @@ pub struct TestApp {
     pub state: doorward::app::AppState,
     pub dir: tempfile::TempDir,
     _shutdown: tokio::sync::oneshot::Sender<()>,
+    /// Last: dropped (on PostgreSQL) after the server has been told to stop.
+    pub database: Arc<TestDatabase>,
 }
 
 /// Cheap argon2 parameters so tests run fast; one test checks the defaults.
@@ -36,14 +182,36 @@ impl TestApp {
     /// Extra `DOORWARD_*` settings on top of the test defaults.
     pub async fn spawn_with(extra: &[(&str, &str)]) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
-        let db = format!("sqlite:{}", dir.path().join("doorward.db").display());
-        Self::spawn_on(dir, &db, extra).await
+        let database = TestDatabase::fresh(dir.path()).await;
+        Self::spawn_in(dir, database, extra).await
     }
 
+    /// A server on the database `db` names (see the module docs for
+    /// `sqlite:PATH` on PostgreSQL).
     pub async fn spawn_on(dir: tempfile::TempDir, db: &str, extra: &[(&str, &str)]) -> TestApp {
+        let database = TestDatabase::for_url(db).await;
+        Self::spawn_in(dir, database, extra).await
+    }
+
+    /// Another instance on this app's database, behind the same issuer (as
+    /// instances behind one load balancer are).
+    pub async fn spawn_sharing(&self, extra: &[(&str, &str)]) -> TestApp {
+        let mut all = vec![("DOORWARD_ISSUER", self.addr.as_str())];
+        all.extend_from_slice(extra);
+        Self::spawn_in(tempfile::tempdir().unwrap(), self.database.clone(), &all).await
+    }
+
+    async fn spawn_in(
+        dir: tempfile::TempDir,
+        database: Arc<TestDatabase>,
+        extra: &[(&str, &str)],
+    ) -> TestApp {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = format!("http://{}", listener.local_addr().unwrap());
-        let mut env = test_env(db);
+        let mut env = test_env(&database.url);
+        if database.postgres.is_some() {
+            env.push(("DOORWARD_DATABASE_MAX_CONNECTIONS".into(), PG_POOL.into()));
+        }
         env.push(("DOORWARD_ISSUER".into(), addr.clone()));
         env.push((
             "DOORWARD_LISTEN".into(),
@@ -72,7 +240,13 @@ impl TestApp {
             state,
             dir,
             _shutdown: tx,
+            database,
         }
+    }
+
+    /// The database URL this app runs on.
+    pub fn database_url(&self) -> &str {
+        &self.database.url
     }
 
     pub fn url(&self, path: &str) -> String {

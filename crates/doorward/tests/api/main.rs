@@ -11,7 +11,9 @@
 )]
 
 mod helpers;
+mod postgres;
 
+mod database;
 mod errors;
 mod hashing;
 mod keys;
