@@ -26,7 +26,7 @@ pub struct SignupRequest {
     pub username: Option<String>,
 }
 
-#[derive(Deserialize, ToSchema)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     /// Give `email` or `username`, not both.
@@ -34,6 +34,31 @@ pub struct LoginRequest {
     pub email: Option<String>,
     #[serde(default)]
     pub username: Option<String>,
+    pub password: String,
+}
+
+/// What `POST /v1/login` takes, as documented: exactly one of `email` and
+/// `username`, with `password`. The handler reads `LoginRequest` (both
+/// optional) so that a wrong combination gets a clear 422.
+#[derive(Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum LoginBody {
+    Email(LoginByEmail),
+    Username(LoginByUsername),
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginByEmail {
+    #[schema(example = "ada@example.com")]
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginByUsername {
+    pub username: String,
     pub password: String,
 }
 
@@ -156,7 +181,7 @@ pub async fn signup(
 }
 
 /// Log in with email or username and password.
-#[utoipa::path(post, path = "/v1/login", tag = "auth", request_body = LoginRequest, responses(
+#[utoipa::path(post, path = "/v1/login", tag = "auth", request_body = LoginBody, responses(
     (status = 200, body = AuthBody),
     (status = 400, body = Problem), (status = 401, body = Problem, description = "`invalid_credentials`, the same for unknown users and wrong passwords"),
     (status = 403, body = Problem, description = "`account_disabled` (only after the right password)"),

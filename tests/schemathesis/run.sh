@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Schemathesis (property-based API testing, from PyPI) against a live
+# `doorward serve`: every operation of /openapi.json with generated valid and
+# invalid input, then the stateful phase (sequences of calls following the
+# links it finds or infers), all checks on. Fails on any 5xx, any status,
+# header, content type or body the document does not promise.
+#
+#   tests/schemathesis/run.sh             # builds the debug binary first
+#   DOORWARD_BIN=target/release/doorward tests/schemathesis/run.sh
+#   ST_MAX_EXAMPLES=200 ST_SEED=42 tests/schemathesis/run.sh   # more cases, replay a seed
+#
+# Needs python3 (3.9+), curl and cargo. Installs the pinned requirements.txt
+# into a venv under /tmp (reused when it is already there). The server gets a
+# fresh SQLite file, a free loopback port and cheap argon2; it is stopped on exit.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+
+venv="${ST_VENV:-/tmp/doorward-schemathesis-venv}"
+max_examples="${ST_MAX_EXAMPLES:-100}"
+seed_args=()
+if [ -n "${ST_SEED:-}" ]; then seed_args=(--seed "$ST_SEED"); fi
+
+# ------------------------------------------------------------ schemathesis
+if [ ! -x "$venv/bin/st" ] || ! "$venv/bin/pip" install -q --disable-pip-version-check -r "$here/requirements.txt" >/dev/null 2>&1; then
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check -r "$here/requirements.txt"
+fi
+"$venv/bin/st" --version
+
+# ------------------------------------------------------------ the server
+if [ -z "${DOORWARD_BIN:-}" ]; then
+  (cd "$root" && cargo build --quiet --locked --workspace --bins)
+  DOORWARD_BIN="${CARGO_TARGET_DIR:-$root/target}/debug/doorward"
+fi
+bin="$DOORWARD_BIN"
+work="$(mktemp -d /tmp/doorward-st.XXXXXX)"
+port="$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+base="http://127.0.0.1:$port"
+server_pid=""
+cleanup() {
+  if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# Nothing from the caller's DOORWARD_* leaks in.
+(
+  cd "$work"
+  for v in $(env | sed -n 's/^\(DOORWARD_[A-Z0-9_]*\)=.*/\1/p'); do unset "$v"; done
+  export DOORWARD_DATABASE_URL="sqlite:$work/doorward.db" \
+    DOORWARD_ISSUER="$base" \
+    DOORWARD_PASSWORD_HASH_MEMORY_KIB=1024 DOORWARD_PASSWORD_HASH_ITERATIONS=1 \
+    RUST_LOG="warn"
+  exec "$bin" serve --listen "127.0.0.1:$port"
+) >"$work/serve.log" 2>&1 &
+server_pid=$!
+for _ in $(seq 1 100); do
+  curl -fsS "$base/healthz" >/dev/null 2>&1 && break
+  kill -0 "$server_pid" 2>/dev/null || { echo "serve exited:"; cat "$work/serve.log"; exit 1; }
+  sleep 0.1
+done
+curl -fsS "$base/healthz" >/dev/null || { echo "serve not healthy:"; cat "$work/serve.log"; exit 1; }
+
+# A user per pass, so protected routes run with a valid token.
+token_of() {
+  curl -fsS -X POST "$base/v1/signup" -H 'Content-Type: application/json' \
+    -d "{\"email\":\"$1@example.com\",\"password\":\"correct horse battery staple\"}" |
+    "$venv/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["access_token"])'
+}
+
+# Every check runs but one (ST_EXCLUDE="--exclude-checks X,Y" overrides):
+#   positive_data_acceptance: excluded: signup rules a schema cannot state (not a
+#     common or breached password, not containing the email; 8..256 characters
+#     after NFKC; an unused email) reject some schema-valid bodies with 422/409 by design.
+# shellcheck disable=SC2206
+exclude=(${ST_EXCLUDE:---exclude-checks positive_data_acceptance})
+
+run_st() {
+  local token="$1"; shift
+  (cd "$work" && "$venv/bin/st" run "$base/openapi.json" --url "$base" \
+    --checks all "${exclude[@]}" \
+    --max-examples "$max_examples" "${seed_args[@]}" \
+    --phases examples,coverage,fuzzing,stateful \
+    --generation-database none --request-timeout 10 --no-color \
+    -H "Authorization: Bearer $token" "$@")
+}
+
+status=0
+# Pass 1: everything but logout (a logout would end the session whose token
+# every other protected call carries).
+run_st "$(token_of st-main)" --exclude-path /v1/logout || status=$?
+# Pass 2: logout alone, with a user of its own.
+run_st "$(token_of st-logout)" --include-path /v1/logout || status=$?
+
+if grep -q 'panicked' "$work/serve.log"; then
+  echo "the server panicked:"; grep -A5 'panicked' "$work/serve.log"; status=1
+fi
+if [ "$status" -ne 0 ]; then
+  echo "--- serve log (last 40 lines) ---"; tail -n 40 "$work/serve.log"
+fi
+exit "$status"
