@@ -184,6 +184,53 @@ impl Accounts {
         Ok(user)
     }
 
+    /// Create an account from another system, keeping its password hash
+    /// (argon2 PHC or bcrypt; `doorward import`). The first login with the
+    /// old password re-hashes it to argon2id (see `login`). The password
+    /// policy cannot apply: the password is not known.
+    pub async fn import_user(
+        &self,
+        email: &str,
+        username: Option<&str>,
+        password_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<UserRecord> {
+        let mut errors = Vec::new();
+        let email = collect(Email::parse(email), &mut errors);
+        let username = match username {
+            Some(u) => collect(Username::parse(u), &mut errors).map(Some),
+            None => Some(None),
+        };
+        if !crate::passwords::is_supported_hash(password_hash) {
+            errors.push(FieldError::new(
+                "password_hash",
+                "unsupported_hash",
+                "Not an argon2 PHC or bcrypt ($2a$/$2b$/$2y$) hash.",
+            ));
+        }
+        let (Some(email), Some(username), true) = (email, username, errors.is_empty()) else {
+            return Err(Error::Invalid(errors));
+        };
+        let user = Self::user_record(
+            email,
+            username,
+            password_hash.to_owned(),
+            vec![ROLE_USER.to_owned()],
+            now,
+        );
+        let mut event = audit::event(
+            AuditKind::Signup,
+            now,
+            &ClientInfo::default(),
+            Some(user.id),
+            None,
+            "success: imported by operator",
+        );
+        event.actor_id = None;
+        self.store.create_user(&user, None, &event).await?;
+        Ok(user)
+    }
+
     /// Check a password and start a session. Unknown user and wrong password
     /// are one outcome, and cost the same (the hasher verifies a dummy hash).
     #[tracing::instrument(skip_all)]

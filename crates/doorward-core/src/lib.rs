@@ -5,6 +5,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod blocklist;
 pub mod clock;
 pub mod error;
 pub mod keys;

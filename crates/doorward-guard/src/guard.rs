@@ -8,12 +8,15 @@ use std::fmt;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use doorward_token::{Claims, Jwks, TokenError, Verifier, VerifyPolicy};
+use doorward_token::{Claims, Jwks, TokenError, Verifier, VerifyPolicy, MAX_LEEWAY_SECS};
 
+use crate::cache::{Miss, VerifiedCache, DEFAULT_CACHE_CAPACITY};
 use crate::RevocationSet;
 
 /// Checks access tokens: signature and claims against the current key set, then the
-/// session against the revocation set. Cheap to clone; clones share keys and revocations.
+/// session against the revocation set. Cheap to clone; clones share keys, revocations and
+/// the cache of verified tokens (see the `cache` module: a repeat token skips the signature
+/// check, never the expiry or revocation check).
 #[derive(Clone)]
 pub struct Guard {
     inner: Arc<Inner>,
@@ -25,6 +28,7 @@ struct Inner {
     // and `set_keys` builds the new verifier before taking the write lock.
     verifier: RwLock<Verifier>,
     revocations: RevocationSet,
+    cache: VerifiedCache,
 }
 
 /// Why a request's token was refused.
@@ -65,27 +69,51 @@ impl GuardError {
 
 impl Guard {
     /// A guard trusting the usable keys of `jwks` (see [`Verifier::new`]), with an empty
-    /// revocation set.
+    /// revocation set and a cache of up to 10,000 verified tokens.
     pub fn new(policy: VerifyPolicy, jwks: &Jwks) -> Guard {
+        Guard::with_cache_capacity(policy, jwks, DEFAULT_CACHE_CAPACITY)
+    }
+
+    /// Like [`Guard::new`], caching at most `capacity` verified tokens (rounded down to a
+    /// multiple of 16; 0 turns the cache off). An entry takes the token plus its claims,
+    /// roughly 1 KiB.
+    pub fn with_cache_capacity(policy: VerifyPolicy, jwks: &Jwks, capacity: usize) -> Guard {
         let verifier = Verifier::new(policy.clone(), jwks);
+        // The verifier's own clamp, so a cached token lives exactly as long as it verifies.
+        let leeway = i64::try_from(policy.leeway_secs.min(MAX_LEEWAY_SECS)).unwrap_or(0);
         Guard {
             inner: Arc::new(Inner {
                 policy,
                 verifier: RwLock::new(verifier),
                 revocations: RevocationSet::new(),
+                cache: VerifiedCache::new(capacity, leeway),
             }),
         }
     }
 
     /// Replaces the trusted key set at once: tokens of keys missing from `jwks` are refused
-    /// from the next check on.
+    /// from the next check on (the cache of verified tokens is emptied too).
     pub fn set_keys(&self, jwks: &Jwks) {
         let verifier = Verifier::new(self.inner.policy.clone(), jwks);
-        *self
+        let mut current = self
             .inner
             .verifier
             .write()
-            .unwrap_or_else(PoisonError::into_inner) = verifier;
+            .unwrap_or_else(PoisonError::into_inner);
+        *current = verifier;
+        // Under the write lock, so a check that read the old verifier also read the old
+        // generation, and its insert is refused.
+        self.inner.cache.clear();
+    }
+
+    /// How many verified tokens the cache may hold.
+    pub fn cache_capacity(&self) -> usize {
+        self.inner.cache.capacity()
+    }
+
+    /// How many verified tokens are cached now.
+    pub fn cached_tokens(&self) -> usize {
+        self.inner.cache.len()
     }
 
     /// The key ids currently trusted, sorted.
@@ -100,7 +128,28 @@ impl Guard {
 
     /// Verifies `token` at `now_unix_secs` and refuses it if its session is revoked.
     pub fn check(&self, token: &str, now_unix_secs: i64) -> Result<Claims, GuardError> {
-        let claims = self.verifier().verify(token, now_unix_secs)?;
+        self.check_shared(token, now_unix_secs)
+            .map(Arc::unwrap_or_clone)
+    }
+
+    /// [`Guard::check`] returning the claims shared with the cache: a cache hit allocates
+    /// nothing.
+    pub fn check_shared(&self, token: &str, now_unix_secs: i64) -> Result<Arc<Claims>, GuardError> {
+        let claims = match self.inner.cache.get(token, now_unix_secs) {
+            Ok(claims) => claims,
+            Err(miss) => {
+                if miss == Miss::OutOfTime {
+                    self.inner.cache.remove(token);
+                }
+                let (verifier, generation) = self.verifier_and_generation();
+                let claims = Arc::new(verifier.verify(token, now_unix_secs)?);
+                self.inner
+                    .cache
+                    .insert(token, Arc::clone(&claims), generation);
+                claims
+            }
+        };
+        // Never cached: a logout takes effect on the next request.
         if self.inner.revocations.is_revoked(&claims.sid) {
             return Err(GuardError::Revoked);
         }
@@ -112,12 +161,23 @@ impl Guard {
         self.check(token, unix_now())
     }
 
+    /// [`Guard::check_shared`] at the system clock's current time.
+    pub fn check_shared_now(&self, token: &str) -> Result<Arc<Claims>, GuardError> {
+        self.check_shared(token, unix_now())
+    }
+
     fn verifier(&self) -> Verifier {
-        self.inner
+        self.verifier_and_generation().0
+    }
+
+    /// The verifier and the cache generation it belongs to, read under one lock.
+    fn verifier_and_generation(&self) -> (Verifier, u64) {
+        let verifier = self
+            .inner
             .verifier
             .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+            .unwrap_or_else(PoisonError::into_inner);
+        (verifier.clone(), self.inner.cache.generation())
     }
 }
 
@@ -126,6 +186,7 @@ impl fmt::Debug for Guard {
         f.debug_struct("Guard")
             .field("verifier", &self.verifier())
             .field("revocations", &self.inner.revocations)
+            .field("cached_tokens", &self.cached_tokens())
             .finish()
     }
 }
@@ -138,6 +199,9 @@ fn unix_now() -> i64 {
         .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
         .unwrap_or(0)
 }
+
+#[cfg(test)]
+mod cache_tests;
 
 #[cfg(test)]
 mod tests {

@@ -51,11 +51,13 @@
 //! # }
 //! ```
 
+mod cache;
 mod extract;
 mod guard;
 mod revocation;
 
+pub use cache::DEFAULT_CACHE_CAPACITY;
 pub use doorward_token::{Claims, Jwks, TokenError, VerifyPolicy};
-pub use extract::{bearer_token, Authenticated, GuardRejection};
+pub use extract::{bearer_token, Authenticated, AuthenticatedShared, GuardRejection};
 pub use guard::{Guard, GuardError};
 pub use revocation::RevocationSet;

@@ -14,9 +14,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::Router;
 use doorward_core::accounts::Accounts;
+use doorward_core::blocklist;
 use doorward_core::clock::Clock;
 use doorward_core::keys::{self, KeyVault};
-use doorward_core::passwords::{PasswordHasher, PasswordPolicy};
+use doorward_core::passwords::PasswordHasher;
 use doorward_core::store::{Store, StoreError};
 use doorward_core::tokens::{Issuer, TokenSettings};
 use doorward_guard::{Guard, VerifyPolicy};
@@ -139,10 +140,15 @@ pub async fn build_with_store(
     let hash = settings.hash;
     let pool = settings.hash_pool;
     let hasher = tokio::task::spawn_blocking(move || PasswordHasher::new(hash, pool)).await??;
+    // The common list is a 100k-entry set: built once here, off the runtime.
+    let breached = settings.breached_file.clone();
+    let policy =
+        tokio::task::spawn_blocking(move || blocklist::standard_policy(breached.as_deref()))
+            .await??;
     let accounts = Arc::new(Accounts {
         store,
         hasher: Arc::new(hasher),
-        policy: PasswordPolicy::default(),
+        policy,
         issuer,
         revocations: revocations.clone(),
     });

@@ -97,7 +97,7 @@ pub const KEYS: &[KeyDoc] = &[
     KeyDoc {
         key: "password.breached_file",
         default: "unset",
-        doc: "Have I Been Pwned SHA-1 range file (not yet used)",
+        doc: "Have I Been Pwned SHA-1 file (HASH:COUNT lines, sorted); passwords in it are refused",
     },
     KeyDoc {
         key: "auth.require_email_verification",
@@ -293,6 +293,8 @@ pub struct Settings {
     pub hash: HashParams,
     pub hash_pool: HashPool,
     pub trusted_proxies: Vec<IpNet>,
+    /// `password.breached_file`; opened (and so checked) in `app::build_with_store`.
+    pub breached_file: Option<PathBuf>,
     pub request_timeout: std::time::Duration,
 }
 
@@ -469,6 +471,11 @@ impl Settings {
             hash,
             hash_pool,
             trusted_proxies,
+            // An empty value (e.g. `DOORWARD_PASSWORD_BREACHED_FILE=`) means unset.
+            breached_file: f
+                .password
+                .breached_file
+                .filter(|p| !p.as_os_str().is_empty()),
             request_timeout: request_timeout
                 .try_into()
                 .unwrap_or(std::time::Duration::from_secs(30)),

@@ -1,6 +1,7 @@
 //! The command line: one file per subcommand. Every subcommand takes the
 //! same `--config`, `--database` and environment as `serve`.
 
+mod import;
 mod keys;
 mod migrate;
 mod migrate_data;
@@ -59,6 +60,9 @@ pub enum Command {
     /// Copy every user, session, key and audit event into an empty database (SQLite to PostgreSQL and back)
     #[command(long_about = migrate_data::ABOUT, after_help = migrate_data::EXAMPLES)]
     MigrateData(migrate_data::MigrateDataArgs),
+    /// Import users from a CSV or a FastAPI app's SQLite database, keeping their password hashes
+    #[command(long_about = import::ABOUT)]
+    Import(import::ImportArgs),
 }
 
 /// The settings table printed under `serve --help`.
@@ -106,6 +110,7 @@ pub async fn main() -> ExitCode {
         Command::User(cmd) => user::run(&cli, cmd).await,
         Command::Keys(cmd) => keys::run(&cli, cmd).await,
         Command::MigrateData(args) => migrate_data::run(args).await,
+        Command::Import(args) => import::run(&cli, args).await,
     };
     match result {
         Ok(code) => code,

@@ -18,6 +18,7 @@ mod errors;
 mod hashing;
 mod keys;
 mod ops;
+mod password_policy;
 mod refresh;
 mod sessions;
 mod signup_login;
