@@ -48,6 +48,29 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 /// roll back, and a retry sees the winner's recorded version and does nothing.
 const MIGRATE_ATTEMPTS: u32 = 3;
 
+/// Opening a new file while other processes open it too can meet
+/// "database is locked" (switching to WAL takes a lock the busy handler
+/// does not wait for): try a few times before giving up.
+const OPEN_ATTEMPTS: u32 = 5;
+
+async fn busy_retry<T, F, Fut>(mut open: F) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, sqlx::Error>>,
+{
+    let mut attempt = 1;
+    loop {
+        match open().await.map_err(db_error) {
+            Err(StoreError::Unavailable(e)) if attempt < OPEN_ATTEMPTS => {
+                tracing::debug!(attempt, error = %e, "SQLite busy while opening, retrying");
+                tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// A SQLite database file, opened with one writer connection and a pool of readers.
@@ -87,22 +110,21 @@ impl SqliteStore {
                 .idle_timeout(None)
                 .max_lifetime(None);
         }
-        let writer = writer.connect_with(base.clone()).await.map_err(db_error)?;
+        let writer = busy_retry(|| writer.clone().connect_with(base.clone())).await?;
 
         // An in-memory database exists once per connection: readers must
         // share the writer's one connection to see its data.
         let reader = if in_memory {
             writer.clone()
         } else {
-            SqlitePoolOptions::new()
+            let reader = SqlitePoolOptions::new()
                 .max_connections(opts.max_connections.max(1))
-                .acquire_timeout(ACQUIRE_TIMEOUT)
-                // Not `read_only`: such a connection cannot recreate the WAL
-                // index after the last connection removed it. `query_only`
-                // still refuses writes through the reader pool.
-                .connect_with(base.pragma("query_only", "ON"))
-                .await
-                .map_err(db_error)?
+                .acquire_timeout(ACQUIRE_TIMEOUT);
+            // Not `read_only`: such a connection cannot recreate the WAL
+            // index after the last connection removed it. `query_only`
+            // still refuses writes through the reader pool.
+            let options = base.pragma("query_only", "ON");
+            busy_retry(|| reader.clone().connect_with(options.clone())).await?
         };
 
         let store = SqliteStore { writer, reader };
