@@ -320,10 +320,18 @@ fn env_key(name: &str) -> String {
 
 /// Names of `DOORWARD_*` variables that match no key (warned about at start).
 pub fn unknown_env_vars(vars: impl Iterator<Item = String>) -> Vec<String> {
-    const OTHER: &[&str] = &["DOORWARD_CONFIG", "DOORWARD_LOG", "DOORWARD_LOG_FORMAT"];
-    vars.filter(|v| v.starts_with("DOORWARD_"))
-        .filter(|v| !OTHER.contains(&v.as_str()) && !KEYS.iter().any(|k| env_name(k.key) == *v))
+    vars.filter(|v| v.starts_with("DOORWARD_") && !is_process_var(v) && !is_setting_var(v))
         .collect()
+}
+
+/// `DOORWARD_*` variables read by the CLI itself, not settings.
+fn is_process_var(name: &str) -> bool {
+    ["DOORWARD_CONFIG", "DOORWARD_LOG", "DOORWARD_LOG_FORMAT"].contains(&name)
+}
+
+/// The environment twin of one of `KEYS`.
+fn is_setting_var(name: &str) -> bool {
+    KEYS.iter().any(|k| env_name(k.key) == name)
 }
 
 impl Settings {
@@ -340,13 +348,11 @@ impl Settings {
             }
             fig = fig.merge(Toml::file(path));
         }
-        let ignored = ["DOORWARD_CONFIG", "DOORWARD_LOG", "DOORWARD_LOG_FORMAT"];
         let mut env_fig = Figment::new();
         for (k, v) in env {
             if let Some(rest) = k.strip_prefix("DOORWARD_") {
-                if ignored.contains(&k.as_str())
-                    || unknown_env_vars(std::iter::once(k.clone())).len() == 1
-                {
+                // Process variables and unknown names (warned about) are not settings.
+                if !is_setting_var(k) {
                     continue;
                 }
                 // Parse like figment's own Env provider: "5" is a number, "true" a bool.
