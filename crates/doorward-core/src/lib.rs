@@ -9,6 +9,7 @@ pub mod blocklist;
 pub mod clock;
 pub mod error;
 pub mod keys;
+pub mod mail;
 pub mod passwords;
 pub mod sessions;
 pub mod store;
