@@ -9,10 +9,12 @@ use uuid::Uuid;
 
 use crate::audit::{self, AuditKind, ClientInfo};
 use crate::error::{Error, Result};
+use crate::mail::Mailer;
 use crate::passwords::{PasswordHasher, PasswordPolicy};
 use crate::sessions::{self, RevocationListener, RotationPolicy};
 use crate::store::{
-    NewSession, RefreshDecision, RefreshOutcome, RevokeScope, SessionRecord, Store, UserRecord,
+    NewSession, RefreshDecision, RefreshOutcome, RevokeScope, SessionRecord, Store, StoreError,
+    UserRecord,
 };
 use crate::tokens::{self, Issuer, RefreshToken, TokenPair};
 use crate::types::{Email, FieldError, Password, Username};
@@ -50,6 +52,17 @@ pub struct SessionView {
     pub current: bool,
 }
 
+/// What a signup did. (Returned once per signup, so its size does not matter.)
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum SignupOutcome {
+    /// The account exists and is signed in.
+    SignedIn(UserRecord, TokenPair),
+    /// Verification is required: a mail went out (to a new account, or to
+    /// the owner of an existing one); no tokens until the address is verified.
+    VerificationSent,
+}
+
 /// The account service.
 pub struct Accounts {
     pub store: Arc<dyn Store>,
@@ -57,6 +70,10 @@ pub struct Accounts {
     pub policy: PasswordPolicy,
     pub issuer: Arc<Issuer>,
     pub revocations: Arc<dyn RevocationListener>,
+    /// Where verification, reset and notification mail goes.
+    pub mailer: Arc<dyn Mailer>,
+    /// `auth.require_email_verification`: no tokens until the address is verified.
+    pub require_email_verification: bool,
 }
 
 fn collect<T>(r: std::result::Result<T, FieldError>, errors: &mut Vec<FieldError>) -> Option<T> {
@@ -64,7 +81,7 @@ fn collect<T>(r: std::result::Result<T, FieldError>, errors: &mut Vec<FieldError
 }
 
 impl Accounts {
-    fn rotation(&self) -> RotationPolicy {
+    pub(crate) fn rotation(&self) -> RotationPolicy {
         let s = self.issuer.settings();
         RotationPolicy {
             refresh_ttl: s.refresh_ttl,
@@ -130,17 +147,38 @@ impl Accounts {
         }
     }
 
-    /// Create an account and its first session.
+    /// Create an account. Without required verification: its first session
+    /// and a verification mail. With it: a verification mail only, and the
+    /// same answer when the address has an account already (whose owner is
+    /// mailed instead), so signup does not reveal who has an account.
     #[tracing::instrument(skip_all)]
     pub async fn signup(
         &self,
         input: SignupInput<'_>,
         client: &ClientInfo,
         now: OffsetDateTime,
-    ) -> Result<(UserRecord, TokenPair)> {
+    ) -> Result<SignupOutcome> {
         let (email, username, password) = self.parse_new_account(&input)?;
         let hash = self.hasher.hash(&password).await?;
         let user = Self::user_record(email, username, hash, vec![ROLE_USER.to_owned()], now);
+        if self.require_email_verification {
+            let event = audit::event(
+                AuditKind::Signup,
+                now,
+                client,
+                Some(user.id),
+                None,
+                "success",
+            );
+            match self.store.create_user(&user, None, &event).await {
+                Ok(()) => self.send_verification(&user, now).await,
+                Err(StoreError::Conflict("email")) => {
+                    self.mail_existing_owner(&user.email, now).await
+                }
+                Err(e) => return Err(e.into()),
+            }
+            return Ok(SignupOutcome::VerificationSent);
+        }
         let (session, refresh) = self.new_session(user.id, client, now);
         let event = audit::event(
             AuditKind::Signup,
@@ -153,8 +191,9 @@ impl Accounts {
         self.store
             .create_user(&user, Some(&session), &event)
             .await?;
+        self.send_verification(&user, now).await;
         let pair = self.issuer.pair(&user, session.id, refresh, now)?;
-        Ok((user, pair))
+        Ok(SignupOutcome::SignedIn(user, pair))
     }
 
     /// Create an account without a session (operator CLI).
@@ -287,6 +326,20 @@ impl Accounts {
             );
             self.store.record_event(&event).await?;
             return Err(Error::AccountDisabled);
+        }
+        if self.require_email_verification && !user.email_verified {
+            metrics::counter!("doorward_logins_total", "outcome" => "email_not_verified")
+                .increment(1);
+            let event = audit::event(
+                AuditKind::LoginFailed,
+                now,
+                client,
+                Some(user.id),
+                None,
+                "failure: email not verified",
+            );
+            self.store.record_event(&event).await?;
+            return Err(Error::EmailNotVerified);
         }
         if verified.needs_rehash {
             self.upgrade_hash(&user, &password, now).await;

@@ -35,6 +35,23 @@ pub enum Error {
     /// Anything else; the cause is logged, never shown.
     #[error("internal error: {0}")]
     Internal(String),
+    // Account lifecycle (issue 4)
+    /// Right password, but the address is not verified yet (and
+    /// `auth.require_email_verification` is on).
+    #[error("email not verified")]
+    EmailNotVerified,
+    /// A verification or reset token that is unknown, used, superseded or expired.
+    #[error("invalid or expired token")]
+    InvalidOrExpiredToken,
+    /// Too many mails of one kind for one account; try again later.
+    #[error("rate limited")]
+    RateLimited { retry_after_secs: u64 },
+    /// The caller lacks the role this needs.
+    #[error("forbidden")]
+    Forbidden,
+    /// An administrator tried to disable, delete or demote their own account.
+    #[error("cannot change own account")]
+    OwnAccount,
 }
 
 impl From<StoreError> for Error {

@@ -4,11 +4,13 @@
 //! way out to data.
 
 pub mod accounts;
+pub mod admin;
 pub mod audit;
 pub mod blocklist;
 pub mod clock;
 pub mod error;
 pub mod keys;
+pub mod lifecycle;
 pub mod mail;
 pub mod passwords;
 pub mod sessions;

@@ -185,6 +185,80 @@ pub struct AuditEvent {
 /// A stored audit event (what `list_audit` returns).
 pub type AuditRecord = AuditEvent;
 
+// Account tokens and administration (issue 4) ---------------------------------
+
+/// What a single-use account token is for. Stable strings: they are stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AccountTokenKind {
+    /// Proves control of the mailbox (24 hours).
+    VerifyEmail,
+    /// Sets a new password (30 minutes).
+    ResetPassword,
+}
+
+impl AccountTokenKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountTokenKind::VerifyEmail => "verify_email",
+            AccountTokenKind::ResetPassword => "reset_password",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<AccountTokenKind> {
+        [
+            AccountTokenKind::VerifyEmail,
+            AccountTokenKind::ResetPassword,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+}
+
+/// A new verification or reset token, stored only as its hash.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewAccountToken {
+    pub hash: TokenHash,
+    pub user_id: Uuid,
+    pub kind: AccountTokenKind,
+    pub created_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+}
+
+/// A stored account token (without its hash).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountTokenRecord {
+    pub user_id: Uuid,
+    pub kind: AccountTokenKind,
+    pub created_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+    /// Set when it was used, or superseded by a newer token of its kind.
+    pub used_at: Option<OffsetDateTime>,
+}
+
+impl AccountTokenRecord {
+    /// Unused and unexpired at `now`.
+    pub fn usable(&self, now: OffsetDateTime) -> bool {
+        self.used_at.is_none() && now < self.expires_at
+    }
+}
+
+/// What using an account token changes, besides marking it used.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TokenUse {
+    /// Mark the email verified.
+    VerifyEmail,
+    /// Set the password hash, mark the email verified (the link reached the
+    /// mailbox), revoke every session and every other unused reset token.
+    ResetPassword { new_hash: String },
+}
+
+/// An administrator's change to an account; `None` leaves a field as it is.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UserPatch {
+    pub disabled: Option<bool>,
+    pub roles: Option<Vec<String>>,
+}
+
 /// The storage interface. Object-safe: `AppState` holds `Arc<dyn Store>`.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -290,4 +364,93 @@ pub trait Store: Send + Sync + 'static {
     /// key bytes), in one transaction: all of them land or none.
     /// `Conflict(field)` on a duplicate, `NotFound` when a parent row is missing.
     async fn import_batch(&self, batch: &Batch) -> Result<(), StoreError>;
+
+    // Account tokens and administration (issue 4)
+
+    /// Store a verification or reset token. Every older unused token of the
+    /// same kind for the same user is marked used (superseded). With
+    /// `revoke_sessions`, every active session of the user is revoked too
+    /// (an administrator's forced reset). The audit row, when given, lands
+    /// in the same transaction. Returns the ids of revoked sessions.
+    async fn issue_account_token(
+        &self,
+        token: &NewAccountToken,
+        revoke_sessions: bool,
+        audit: Option<&AuditEvent>,
+    ) -> Result<Vec<Uuid>, StoreError>;
+
+    /// Creation times of the user's tokens of `kind` created at or after
+    /// `since`, oldest first (mail rate limits).
+    async fn account_tokens_since(
+        &self,
+        user_id: Uuid,
+        kind: AccountTokenKind,
+        since: OffsetDateTime,
+    ) -> Result<Vec<OffsetDateTime>, StoreError>;
+
+    /// The token stored under `hash`, whatever its state.
+    async fn account_token(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<AccountTokenRecord>, StoreError>;
+
+    /// Use a token in one transaction: only when it is of `kind`, unused and
+    /// unexpired at `now` (checked under the write lock, so two concurrent
+    /// uses cannot both succeed), mark it used, apply `apply`, write `audit`.
+    /// `None` when the token was not usable (nothing changed); otherwise the
+    /// user as it is now and the ids of the sessions revoked.
+    async fn use_account_token(
+        &self,
+        hash: &TokenHash,
+        kind: AccountTokenKind,
+        now: OffsetDateTime,
+        apply: &TokenUse,
+        audit: &AuditEvent,
+    ) -> Result<Option<(UserRecord, Vec<Uuid>)>, StoreError>;
+
+    /// Replace the password hash while it still equals `old_hash` and revoke
+    /// every active session of the user except `keep`, with `audit`, in one
+    /// transaction. `None` when the hash changed meanwhile (nothing changed).
+    async fn change_password(
+        &self,
+        user_id: Uuid,
+        old_hash: &str,
+        new_hash: &str,
+        keep: Uuid,
+        now: OffsetDateTime,
+        audit: &AuditEvent,
+    ) -> Result<Option<Vec<Uuid>>, StoreError>;
+
+    /// Users in id (creation) order after `after`, at most `limit`; with
+    /// `query`, only those whose email or username contains it
+    /// (case-insensitive; `%` and `_` match themselves).
+    async fn list_users(
+        &self,
+        query: Option<&str>,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<UserRecord>, StoreError>;
+
+    /// Apply `patch` and, when `revoke`, revoke every active session of the
+    /// user, with `audit` rows, in one transaction. `NotFound` for an
+    /// unknown user. Returns the user as it is now and the revoked ids.
+    async fn update_user(
+        &self,
+        user_id: Uuid,
+        patch: &UserPatch,
+        revoke: bool,
+        now: OffsetDateTime,
+        audit: &[AuditEvent],
+    ) -> Result<(UserRecord, Vec<Uuid>), StoreError>;
+
+    /// Delete the user (sessions, refresh and account tokens go with it),
+    /// remembering its active sessions as revoked so `revoked_since` still
+    /// reports them to every instance; with `audit`, in one transaction.
+    /// `NotFound` for an unknown user. Returns the revoked session ids.
+    async fn delete_user(
+        &self,
+        user_id: Uuid,
+        now: OffsetDateTime,
+        audit: &AuditEvent,
+    ) -> Result<Vec<Uuid>, StoreError>;
 }

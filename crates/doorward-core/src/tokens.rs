@@ -131,6 +131,14 @@ impl std::fmt::Debug for RefreshToken {
     }
 }
 
+/// A single-use account token (email verification, password reset): 256
+/// random bits, URL-safe base64, like a refresh token. The plain value goes
+/// into the mail; only the hash is stored.
+pub fn account_token() -> (String, TokenHash) {
+    let (token, hash) = RefreshToken::generate();
+    (token.0, hash)
+}
+
 /// SHA-256 of an opaque token as presented. Lookups go by this hash, so the
 /// stored value is useless to someone who reads the database.
 pub fn hash_token(token: &str) -> TokenHash {

@@ -98,9 +98,28 @@ pub async fn migrate(url: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// `%`, `_` and `\` match themselves in a LIKE pattern with `ESCAPE '\'`.
+pub(crate) fn like_pattern(query: &str) -> String {
+    let mut p = String::with_capacity(query.len() + 2);
+    p.push('%');
+    for c in query.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn like_metacharacters_match_themselves() {
+        assert_eq!(like_pattern("A_b%c\\"), "%a\\_b\\%c\\\\%");
+    }
 
     #[test]
     fn engine_is_chosen_by_scheme() {

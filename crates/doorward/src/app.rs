@@ -35,7 +35,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::config::Settings;
 use crate::http::problem::Problem;
-use crate::http::{account, auth, ops, wellknown};
+use crate::http::{account, admin, auth, lifecycle, ops, wellknown};
 use crate::revocation::GuardRevocations;
 use crate::telemetry;
 
@@ -151,6 +151,8 @@ pub async fn build_with_store(
         policy,
         issuer,
         revocations: revocations.clone(),
+        mailer: Arc::new(doorward_core::mail::NoMailer),
+        require_email_verification: settings.require_email_verification,
     });
     Ok(AppState {
         accounts,
@@ -177,6 +179,25 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/me", get(account::me))
         .route("/v1/sessions", get(account::sessions))
         .route("/v1/sessions/{id}", delete(account::revoke_session))
+        .route("/v1/me/password", post(lifecycle::change_password))
+        .route("/v1/password/forgot", post(lifecycle::forgot_password))
+        .route("/v1/password/reset", post(lifecycle::reset_password))
+        .route("/v1/email/verify", post(lifecycle::verify_email))
+        .route(
+            "/v1/email/verify/resend",
+            post(lifecycle::resend_verification),
+        )
+        .route("/v1/admin/users", get(admin::list_users))
+        .route(
+            "/v1/admin/users/{id}",
+            get(admin::get_user)
+                .patch(admin::update_user)
+                .delete(admin::delete_user),
+        )
+        .route(
+            "/v1/admin/users/{id}/password-reset",
+            post(admin::force_password_reset),
+        )
         // Token-bearing answers must never sit in a cache.
         .layer(SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,

@@ -102,7 +102,7 @@ pub const KEYS: &[KeyDoc] = &[
     KeyDoc {
         key: "auth.require_email_verification",
         default: "false",
-        doc: "refuse login until the email is verified (not yet used)",
+        doc: "refuse login (403 email_not_verified) and issue no tokens until the email is verified",
     },
     KeyDoc {
         key: "auth.trusted_proxies",
@@ -296,6 +296,8 @@ pub struct Settings {
     /// `password.breached_file`; opened (and so checked) in `app::build_with_store`.
     pub breached_file: Option<PathBuf>,
     pub request_timeout: std::time::Duration,
+    /// `auth.require_email_verification`: no tokens until the address is verified.
+    pub require_email_verification: bool,
 }
 
 /// A configuration problem, naming the key.
@@ -485,6 +487,7 @@ impl Settings {
             request_timeout: request_timeout
                 .try_into()
                 .unwrap_or(std::time::Duration::from_secs(30)),
+            require_email_verification: f.auth.require_email_verification.unwrap_or(false),
         })
     }
 

@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 use doorward::app::AppState;
 use doorward::config::{Overrides, Settings};
-use doorward_core::accounts::{LoginId, LogoutScope, SignupInput};
+use doorward_core::accounts::{LoginId, LogoutScope, SignupInput, SignupOutcome};
 use doorward_core::audit::ClientInfo;
 use doorward_core::clock::{Clock, SystemClock};
 use doorward_core::store::Store;
@@ -180,16 +180,22 @@ async fn sqlite_to_postgres_to_sqlite_keeps_every_row_and_every_login() {
         password: PASSWORD,
         username: None,
     };
-    let (ada, ada_pair) = src
+    let SignupOutcome::SignedIn(ada, ada_pair) = src
         .accounts
         .signup(signup("ada@example.org"), &client, now)
         .await
-        .unwrap();
-    let (bob, bob_pair) = src
+        .unwrap()
+    else {
+        panic!("signup without required verification signs in");
+    };
+    let SignupOutcome::SignedIn(bob, bob_pair) = src
         .accounts
         .signup(signup("bob@example.org"), &client, now)
         .await
-        .unwrap();
+        .unwrap()
+    else {
+        panic!("signup without required verification signs in");
+    };
     let ada_pair = src
         .accounts
         .refresh(&ada_pair.refresh_token, &client, now)

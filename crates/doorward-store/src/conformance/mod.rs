@@ -30,6 +30,7 @@
 
 mod audit;
 mod keys;
+mod lifecycle;
 mod refresh;
 mod sessions;
 mod transfer;
@@ -37,6 +38,7 @@ mod users;
 
 pub use audit::*;
 pub use keys::*;
+pub use lifecycle::*;
 pub use refresh::*;
 pub use sessions::*;
 pub use transfer::*;
@@ -118,6 +120,15 @@ macro_rules! conformance_tests {
             row_counts_see_every_table,
             export_pages_cover_every_row_once_in_key_order,
             import_batch_is_all_or_nothing,
+            // Account lifecycle (issue 4)
+            account_tokens_are_single_use_and_expire,
+            a_newer_token_supersedes_older_ones_of_its_kind,
+            reset_sets_the_password_and_revokes_every_session,
+            forced_reset_revokes_sessions_with_the_token,
+            change_password_is_compare_and_set_and_keeps_the_current_session,
+            list_users_pages_in_id_order_and_searches,
+            update_user_patches_and_revokes_in_one_step,
+            deleted_users_sessions_stay_reported_as_revoked,
         );
         // Cases that need two fresh databases. Keep these few: a fixture may
         // bound how many databases exist at once (the PostgreSQL one allows

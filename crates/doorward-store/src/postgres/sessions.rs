@@ -213,7 +213,9 @@ pub(super) async fn revoked_since<'c>(
     since: OffsetDateTime,
 ) -> Result<Vec<RevokedSession>, StoreError> {
     let rows = sqlx::query_as::<_, (Uuid, OffsetDateTime)>(
-        "SELECT id, revoked_at FROM sessions WHERE revoked_at >= $1 ORDER BY revoked_at, id",
+        "SELECT id, revoked_at FROM sessions WHERE revoked_at >= $1 \
+         UNION ALL SELECT id, revoked_at FROM deleted_sessions WHERE revoked_at >= $1 \
+         ORDER BY 2, 1",
     )
     .bind(ms(since))
     .fetch_all(ex)

@@ -15,6 +15,7 @@
 mod audit;
 mod error;
 mod keys;
+mod lifecycle;
 mod rows;
 mod sessions;
 mod transfer;
@@ -25,8 +26,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use doorward_core::store::{
-    AuditEvent, AuditRecord, KeyRecord, NewSession, RefreshDecision, RefreshOutcome, RefreshState,
-    RevokeScope, RevokedSession, SessionRecord, Store, StoreError, TokenHash, UserRecord,
+    AccountTokenKind, AccountTokenRecord, AuditEvent, AuditRecord, KeyRecord, NewAccountToken,
+    NewSession, RefreshDecision, RefreshOutcome, RefreshState, RevokeScope, RevokedSession,
+    SessionRecord, Store, StoreError, TokenHash, TokenUse, UserPatch, UserRecord,
 };
 use doorward_core::transfer::{Batch, Cursor, RowCounts};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -385,6 +387,138 @@ impl Store for SqliteStore {
         let mut tx = self.begin_write().await?;
         transfer::import(&mut tx, batch).await?;
         tx.commit().await.map_err(db_error)
+    }
+
+    // Account tokens and administration (issue 4)
+
+    async fn issue_account_token(
+        &self,
+        token: &NewAccountToken,
+        revoke_sessions: bool,
+        audit: Option<&AuditEvent>,
+    ) -> Result<Vec<Uuid>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        lifecycle::insert_token(&mut tx, token).await?;
+        let revoked = if revoke_sessions {
+            lifecycle::revoke_all(&mut tx, token.user_id, None, token.created_at).await?
+        } else {
+            Vec::new()
+        };
+        if let Some(audit) = audit {
+            audit::insert(&mut *tx, audit).await?;
+        }
+        tx.commit().await.map_err(db_error)?;
+        Ok(revoked)
+    }
+
+    async fn account_tokens_since(
+        &self,
+        user_id: Uuid,
+        kind: AccountTokenKind,
+        since: OffsetDateTime,
+    ) -> Result<Vec<OffsetDateTime>, StoreError> {
+        lifecycle::tokens_since(&self.reader, user_id, kind, since).await
+    }
+
+    async fn account_token(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<AccountTokenRecord>, StoreError> {
+        lifecycle::token(&self.reader, hash).await
+    }
+
+    async fn use_account_token(
+        &self,
+        hash: &TokenHash,
+        kind: AccountTokenKind,
+        now: OffsetDateTime,
+        apply: &TokenUse,
+        audit: &AuditEvent,
+    ) -> Result<Option<(UserRecord, Vec<Uuid>)>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let Some(user_id) = lifecycle::take_token(&mut tx, hash, kind, now).await? else {
+            return Ok(None);
+        };
+        lifecycle::mark_verified(&mut tx, user_id, now).await?;
+        let revoked = match apply {
+            TokenUse::VerifyEmail => Vec::new(),
+            TokenUse::ResetPassword { new_hash } => {
+                lifecycle::reset_password(&mut tx, user_id, new_hash, now).await?;
+                lifecycle::revoke_all(&mut tx, user_id, None, now).await?
+            }
+        };
+        let user = users::by_id(&mut *tx, user_id)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        audit::insert(&mut *tx, audit).await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(Some((user, revoked)))
+    }
+
+    async fn change_password(
+        &self,
+        user_id: Uuid,
+        old_hash: &str,
+        new_hash: &str,
+        keep: Uuid,
+        now: OffsetDateTime,
+        audit: &AuditEvent,
+    ) -> Result<Option<Vec<Uuid>>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        if !users::replace_password_hash(&mut *tx, user_id, old_hash, new_hash, now).await? {
+            return Ok(None);
+        }
+        let revoked = lifecycle::revoke_all(&mut tx, user_id, Some(keep), now).await?;
+        audit::insert(&mut *tx, audit).await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(Some(revoked))
+    }
+
+    async fn list_users(
+        &self,
+        query: Option<&str>,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<UserRecord>, StoreError> {
+        lifecycle::list_users(&self.reader, query, after, limit).await
+    }
+
+    async fn update_user(
+        &self,
+        user_id: Uuid,
+        patch: &UserPatch,
+        revoke: bool,
+        now: OffsetDateTime,
+        audit: &[AuditEvent],
+    ) -> Result<(UserRecord, Vec<Uuid>), StoreError> {
+        let mut tx = self.begin_write().await?;
+        lifecycle::patch_user(&mut tx, user_id, patch, now).await?;
+        let revoked = if revoke {
+            lifecycle::revoke_all(&mut tx, user_id, None, now).await?
+        } else {
+            Vec::new()
+        };
+        for event in audit {
+            audit::insert(&mut *tx, event).await?;
+        }
+        let user = users::by_id(&mut *tx, user_id)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        tx.commit().await.map_err(db_error)?;
+        Ok((user, revoked))
+    }
+
+    async fn delete_user(
+        &self,
+        user_id: Uuid,
+        now: OffsetDateTime,
+        audit: &AuditEvent,
+    ) -> Result<Vec<Uuid>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let revoked = lifecycle::delete_user(&mut tx, user_id, now).await?;
+        audit::insert(&mut *tx, audit).await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(revoked)
     }
 }
 

@@ -193,7 +193,9 @@ pub(super) async fn revoked_since<'c>(
     since: OffsetDateTime,
 ) -> Result<Vec<RevokedSession>, StoreError> {
     let rows = sqlx::query_as::<_, (String, i64)>(
-        "SELECT id, revoked_at FROM sessions WHERE revoked_at >= ? ORDER BY revoked_at, id",
+        "SELECT id, revoked_at FROM sessions WHERE revoked_at >= ?1 \
+         UNION ALL SELECT id, revoked_at FROM deleted_sessions WHERE revoked_at >= ?1 \
+         ORDER BY 2, 1",
     )
     .bind(ms(since))
     .fetch_all(ex)

@@ -2,8 +2,9 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
-use doorward_core::accounts::{LoginId, LogoutScope, SignupInput};
+use doorward_core::accounts::{LoginId, LogoutScope, SignupInput, SignupOutcome};
 use doorward_core::store::UserRecord;
 use doorward_core::tokens::TokenPair;
 use serde::{Deserialize, Serialize};
@@ -157,9 +158,12 @@ impl AuthBody {
     }
 }
 
-/// Create an account; answers with the account and a first token pair.
+/// Create an account; answers with the account and a first token pair, or,
+/// when email verification is required, 202 (the same for an address that
+/// has an account already) and a mail.
 #[utoipa::path(post, path = "/v1/signup", tag = "auth", request_body = SignupRequest, responses(
     (status = 201, body = AuthBody, description = "Account created and signed in"),
+    (status = 202, body = Accepted, description = "Verification required: a mail went out"),
     (status = 400, body = Problem, description = "Malformed JSON"),
     (status = 409, body = Problem, description = "`email_taken` or `username_taken`"),
     (status = 413, body = Problem), (status = 415, body = Problem),
@@ -170,21 +174,40 @@ pub async fn signup(
     State(app): State<AppState>,
     Client(client): Client,
     ApiJson(body): ApiJson<SignupRequest>,
-) -> ApiResult<(StatusCode, Json<AuthBody>)> {
+) -> ApiResult<Response> {
     let input = SignupInput {
         email: &body.email,
         password: &body.password,
         username: body.username.as_deref(),
     };
-    let (user, pair) = app.accounts.signup(input, &client, app.clock.now()).await?;
-    Ok((StatusCode::CREATED, Json(AuthBody::new(&user, pair))))
+    match app.accounts.signup(input, &client, app.clock.now()).await? {
+        SignupOutcome::SignedIn(user, pair) => {
+            Ok((StatusCode::CREATED, Json(AuthBody::new(&user, pair))).into_response())
+        }
+        SignupOutcome::VerificationSent => Ok((
+            StatusCode::ACCEPTED,
+            Json(Accepted {
+                status: "verification_sent",
+                detail: "Check your mailbox for a link to confirm your email address.",
+            }),
+        )
+            .into_response()),
+    }
+}
+
+/// The body of a 202: the request was taken; what happens next is by mail.
+#[derive(Serialize, ToSchema)]
+pub struct Accepted {
+    /// `verification_sent`, `mail_sent` or `accepted`.
+    pub status: &'static str,
+    pub detail: &'static str,
 }
 
 /// Log in with email or username and password.
 #[utoipa::path(post, path = "/v1/login", tag = "auth", request_body = LoginBody, responses(
     (status = 200, body = AuthBody),
     (status = 400, body = Problem), (status = 401, body = Problem, description = "`invalid_credentials`, the same for unknown users and wrong passwords"),
-    (status = 403, body = Problem, description = "`account_disabled` (only after the right password)"),
+    (status = 403, body = Problem, description = "`account_disabled` or `email_not_verified` (only after the right password)"),
     (status = 413, body = Problem), (status = 415, body = Problem), (status = 422, body = Problem),
     (status = 429, body = Problem, description = "`too_many_attempts`; see Retry-After"),
     (status = 503, body = Problem),

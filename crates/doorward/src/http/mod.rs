@@ -2,8 +2,10 @@
 //! response), errors through `problem.rs`.
 
 pub mod account;
+pub mod admin;
 pub mod auth;
 pub mod extract;
+pub mod lifecycle;
 pub mod openapi;
 pub mod ops;
 pub mod problem;

@@ -5,7 +5,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{account, auth, ops, problem, wellknown};
+use super::{account, admin, auth, lifecycle, ops, problem, wellknown};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -13,6 +13,10 @@ use super::{account, auth, ops, problem, wellknown};
     paths(
         auth::signup, auth::login, auth::refresh, auth::logout,
         account::me, account::sessions, account::revoke_session,
+        lifecycle::change_password, lifecycle::forgot_password, lifecycle::reset_password,
+        lifecycle::verify_email, lifecycle::resend_verification,
+        admin::list_users, admin::get_user, admin::update_user, admin::delete_user,
+        admin::force_password_reset,
         wellknown::jwks, wellknown::openid_configuration,
         ops::healthz, ops::metrics, ops::openapi,
     ),

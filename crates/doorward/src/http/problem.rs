@@ -136,6 +136,27 @@ impl From<Error> for Problem {
             Error::Internal(_) => {
                 Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "Something went wrong on our side.")
             }
+            // Account lifecycle (issue 4)
+            Error::EmailNotVerified => Problem::new(
+                StatusCode::FORBIDDEN,
+                "email_not_verified",
+                "Confirm your email address first: follow the link in the mail we sent.",
+            ),
+            Error::InvalidOrExpiredToken => Problem::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_or_expired_token",
+                "This link is invalid, was used already, or has expired: ask for a new one.",
+            ),
+            Error::RateLimited { retry_after_secs } => {
+                Problem::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "Too many mails were sent; try again later.")
+                    .retry_after(retry_after_secs)
+            }
+            Error::Forbidden => Problem::new(StatusCode::FORBIDDEN, "forbidden", "You are not allowed to do this."),
+            Error::OwnAccount => Problem::new(
+                StatusCode::CONFLICT,
+                "own_account",
+                "Administrators cannot disable, delete or remove the admin role from their own account.",
+            ),
         }
     }
 }

@@ -213,6 +213,11 @@ impl TestApp {
             env.push(("DOORWARD_DATABASE_MAX_CONNECTIONS".into(), PG_POOL.into()));
         }
         env.push(("DOORWARD_ISSUER".into(), addr.clone()));
+        // Mail lands in `<dir>/outbox` (see `mailbox.rs`).
+        env.push((
+            "DOORWARD_MAIL_OUTBOX_DIR".into(),
+            dir.path().join("outbox").display().to_string(),
+        ));
         env.push((
             "DOORWARD_LISTEN".into(),
             listener.local_addr().unwrap().to_string(),

@@ -11,12 +11,15 @@
 )]
 
 mod helpers;
+mod mailbox;
 mod postgres;
 
+mod admin;
 mod database;
 mod errors;
 mod hashing;
 mod keys;
+mod lifecycle;
 mod ops;
 mod password_policy;
 mod refresh;

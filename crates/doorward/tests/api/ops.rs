@@ -80,7 +80,11 @@ async fn openapi(app: &TestApp) -> Value {
 
 /// Every route and the statuses CONTRACT.md says it can answer.
 const ROUTES: &[(&str, &str, &[u16])] = &[
-    ("post", "/v1/signup", &[201, 400, 409, 413, 415, 422, 503]),
+    (
+        "post",
+        "/v1/signup",
+        &[201, 202, 400, 409, 413, 415, 422, 503],
+    ),
     (
         "post",
         "/v1/login",
@@ -91,6 +95,36 @@ const ROUTES: &[(&str, &str, &[u16])] = &[
     ("get", "/v1/me", &[200, 401, 503]),
     ("get", "/v1/sessions", &[200, 401, 503]),
     ("delete", "/v1/sessions/{id}", &[204, 401, 404, 503]),
+    (
+        "post",
+        "/v1/me/password",
+        &[204, 400, 401, 413, 415, 422, 503],
+    ),
+    ("post", "/v1/password/forgot", &[202, 400, 413, 415, 422]),
+    (
+        "post",
+        "/v1/password/reset",
+        &[204, 400, 413, 415, 422, 503],
+    ),
+    ("post", "/v1/email/verify", &[204, 400, 413, 415, 422, 503]),
+    ("post", "/v1/email/verify/resend", &[202, 401, 429, 503]),
+    ("get", "/v1/admin/users", &[200, 401, 403, 422, 503]),
+    ("get", "/v1/admin/users/{id}", &[200, 401, 403, 404, 503]),
+    (
+        "patch",
+        "/v1/admin/users/{id}",
+        &[200, 400, 401, 403, 404, 409, 413, 415, 422, 503],
+    ),
+    (
+        "delete",
+        "/v1/admin/users/{id}",
+        &[204, 401, 403, 404, 409, 503],
+    ),
+    (
+        "post",
+        "/v1/admin/users/{id}/password-reset",
+        &[202, 401, 403, 404, 503],
+    ),
     ("get", "/.well-known/jwks.json", &[200]),
     ("get", "/.well-known/openid-configuration", &[200]),
     ("get", "/healthz", &[200, 503]),
@@ -115,7 +149,17 @@ async fn openapi_lists_every_route_and_its_statuses() {
             );
         }
         // Protected routes say so.
-        if path.starts_with("/v1/") && !["/v1/signup", "/v1/login", "/v1/refresh"].contains(path) {
+        if path.starts_with("/v1/")
+            && ![
+                "/v1/signup",
+                "/v1/login",
+                "/v1/refresh",
+                "/v1/password/forgot",
+                "/v1/password/reset",
+                "/v1/email/verify",
+            ]
+            .contains(path)
+        {
             assert!(
                 op["security"].to_string().contains("bearer"),
                 "{method} {path} does not name the bearer scheme"

@@ -1,0 +1,273 @@
+//! The admin API: users (list, search, view, disable/enable, roles,
+//! delete, forced reset). Every route needs the `admin` role.
+
+use axum::extract::{FromRef, FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use doorward_core::accounts::ROLE_ADMIN;
+use doorward_core::admin::DEFAULT_PAGE;
+use doorward_core::store::{UserPatch, UserRecord};
+use doorward_core::types::FieldError;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::auth::Accepted;
+use super::extract::{Caller, Client};
+use super::problem::{ApiResult, Problem};
+use super::rfc3339;
+use crate::app::AppState;
+
+/// A caller with the `admin` role (from the verified token; changing a
+/// user's roles revokes their sessions, so the claim is current).
+pub struct Admin(pub Caller);
+
+impl<S: Send + Sync> FromRequestParts<S> for Admin
+where
+    doorward_guard::Guard: FromRef<S>,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let caller = Caller::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        if caller.claims.roles.iter().any(|r| r == ROLE_ADMIN) {
+            Ok(Admin(caller))
+        } else {
+            Err(Problem::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "This needs the `admin` role.",
+            )
+            .into_response())
+        }
+    }
+}
+
+/// Query parameters, with failures as 422 problems naming the parameter.
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(v)) => Ok(ApiQuery(v)),
+            Err(_) => Err(Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_request",
+                "A query parameter is not valid; see `errors`.",
+            )
+            .with_errors(vec![FieldError::new(
+                "query",
+                "invalid_parameter",
+                "Unknown parameter, or a value of the wrong type (`limit` is a number).",
+            )])),
+        }
+    }
+}
+
+/// A user as an administrator sees it.
+#[derive(Serialize, ToSchema)]
+pub struct AdminUserBody {
+    pub id: String,
+    pub email: String,
+    pub username: Option<String>,
+    pub email_verified: bool,
+    pub roles: Vec<String>,
+    pub disabled: bool,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<&UserRecord> for AdminUserBody {
+    fn from(u: &UserRecord) -> Self {
+        AdminUserBody {
+            id: u.id.to_string(),
+            email: u.email.clone(),
+            username: u.username.clone(),
+            email_verified: u.email_verified,
+            roles: u.roles.clone(),
+            disabled: u.disabled,
+            created_at: rfc3339(u.created_at),
+            updated_at: rfc3339(u.updated_at),
+        }
+    }
+}
+
+/// One page of users.
+#[derive(Serialize, ToSchema)]
+pub struct UserList {
+    pub items: Vec<AdminUserBody>,
+    /// Pass as `cursor` for the next page; `null` on the last one.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct UserListQuery {
+    /// Substring of the email or username (case-insensitive).
+    pub q: Option<String>,
+    /// 1 to 200 (default 50).
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserPatchBody {
+    /// Disabling ends every session of the user at once.
+    #[serde(default)]
+    pub disabled: Option<bool>,
+    /// The complete new set (`user` is always kept); a change ends every
+    /// session of the user at once.
+    #[serde(default)]
+    pub roles: Option<Vec<String>>,
+}
+
+fn invalid(field: &'static str, code: &'static str, message: &'static str) -> Problem {
+    Problem::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_request",
+        "A query parameter is not valid; see `errors`.",
+    )
+    .with_errors(vec![FieldError::new(field, code, message)])
+}
+
+pub(super) fn page_limit(limit: Option<u32>) -> Result<u32, Problem> {
+    match limit {
+        None => Ok(DEFAULT_PAGE),
+        Some(n) if (1..=doorward_core::admin::MAX_PAGE).contains(&n) => Ok(n),
+        Some(_) => Err(invalid("limit", "out_of_range", "`limit` is 1 to 200.")),
+    }
+}
+
+fn user_id(raw: &str) -> Result<Uuid, Problem> {
+    Uuid::parse_str(raw)
+        .map_err(|_| Problem::new(StatusCode::NOT_FOUND, "not_found", "No such user."))
+}
+
+/// Users in creation order, with search and paging.
+#[utoipa::path(get, path = "/v1/admin/users", tag = "admin", security(("bearer" = [])),
+    params(UserListQuery), responses(
+    (status = 200, body = UserList), (status = 401, body = Problem),
+    (status = 403, body = Problem, description = "`forbidden`: not an administrator"),
+    (status = 422, body = Problem), (status = 503, body = Problem),
+))]
+pub async fn list_users(
+    State(app): State<AppState>,
+    _admin: Admin,
+    ApiQuery(query): ApiQuery<UserListQuery>,
+) -> ApiResult<Json<UserList>> {
+    let limit = page_limit(query.limit)?;
+    let after = match query.cursor.as_deref().filter(|c| !c.is_empty()) {
+        None => None,
+        Some(c) => Some(Uuid::parse_str(c).map_err(|_| {
+            invalid(
+                "cursor",
+                "invalid_cursor",
+                "Pass the `next_cursor` of the previous page.",
+            )
+        })?),
+    };
+    let q = query.q.as_deref();
+    if q.is_some_and(|q| q.chars().count() > 256) {
+        return Err(invalid("q", "too_long", "Search for at most 256 characters.").into());
+    }
+    let page = app.accounts.admin_list_users(q, after, limit).await?;
+    Ok(Json(UserList {
+        items: page.items.iter().map(AdminUserBody::from).collect(),
+        next_cursor: page.next.map(|id| id.to_string()),
+    }))
+}
+
+/// One user.
+#[utoipa::path(get, path = "/v1/admin/users/{id}", tag = "admin", security(("bearer" = [])),
+    params(("id" = String, Path, description = "user id")), responses(
+    (status = 200, body = AdminUserBody), (status = 401, body = Problem), (status = 403, body = Problem),
+    (status = 404, body = Problem), (status = 503, body = Problem),
+))]
+pub async fn get_user(
+    State(app): State<AppState>,
+    _admin: Admin,
+    Path(id): Path<String>,
+) -> ApiResult<Json<AdminUserBody>> {
+    let user = app.accounts.admin_user(user_id(&id)?).await?;
+    Ok(Json((&user).into()))
+}
+
+/// Disable/enable a user or set their roles.
+#[utoipa::path(patch, path = "/v1/admin/users/{id}", tag = "admin", security(("bearer" = [])),
+    params(("id" = String, Path, description = "user id")), request_body = UserPatchBody, responses(
+    (status = 200, body = AdminUserBody), (status = 400, body = Problem), (status = 401, body = Problem),
+    (status = 403, body = Problem), (status = 404, body = Problem),
+    (status = 409, body = Problem, description = "`own_account`: administrators cannot disable or demote themselves"),
+    (status = 413, body = Problem), (status = 415, body = Problem), (status = 422, body = Problem),
+    (status = 503, body = Problem),
+))]
+pub async fn update_user(
+    State(app): State<AppState>,
+    Admin(admin): Admin,
+    Client(client): Client,
+    Path(id): Path<String>,
+    super::extract::ApiJson(body): super::extract::ApiJson<UserPatchBody>,
+) -> ApiResult<Json<AdminUserBody>> {
+    let id = user_id(&id)?;
+    let patch = UserPatch {
+        disabled: body.disabled,
+        roles: body.roles,
+    };
+    let user = app
+        .accounts
+        .admin_update_user(admin.user_id, id, patch, &client, app.clock.now())
+        .await?;
+    Ok(Json((&user).into()))
+}
+
+/// Delete a user; their sessions end at once.
+#[utoipa::path(delete, path = "/v1/admin/users/{id}", tag = "admin", security(("bearer" = [])),
+    params(("id" = String, Path, description = "user id")), responses(
+    (status = 204), (status = 401, body = Problem), (status = 403, body = Problem),
+    (status = 404, body = Problem), (status = 409, body = Problem, description = "`own_account`"),
+    (status = 503, body = Problem),
+))]
+pub async fn delete_user(
+    State(app): State<AppState>,
+    Admin(admin): Admin,
+    Client(client): Client,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    app.accounts
+        .admin_delete_user(admin.user_id, user_id(&id)?, &client, app.clock.now())
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// End every session of a user and mail them a reset link.
+#[utoipa::path(post, path = "/v1/admin/users/{id}/password-reset", tag = "admin", security(("bearer" = [])),
+    params(("id" = String, Path, description = "user id")), responses(
+    (status = 202, body = Accepted), (status = 401, body = Problem), (status = 403, body = Problem),
+    (status = 404, body = Problem), (status = 503, body = Problem),
+))]
+pub async fn force_password_reset(
+    State(app): State<AppState>,
+    Admin(admin): Admin,
+    Client(client): Client,
+    Path(id): Path<String>,
+) -> ApiResult<(StatusCode, Json<Accepted>)> {
+    app.accounts
+        .force_password_reset(admin.user_id, user_id(&id)?, &client, app.clock.now())
+        .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(Accepted {
+            status: "mail_sent",
+            detail: "Every session of the user ended; a reset link is on its way to them.",
+        }),
+    ))
+}
