@@ -5,6 +5,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod audit_chain;
 pub mod blocklist;
 pub mod clock;
 pub mod error;

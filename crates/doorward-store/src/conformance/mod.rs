@@ -29,6 +29,8 @@
 )]
 
 mod audit;
+mod audit_chain;
+mod audit_page;
 mod keys;
 mod refresh;
 mod sessions;
@@ -36,6 +38,8 @@ mod transfer;
 mod users;
 
 pub use audit::*;
+pub use audit_chain::*;
+pub use audit_page::*;
 pub use keys::*;
 pub use refresh::*;
 pub use sessions::*;
@@ -118,6 +122,10 @@ macro_rules! conformance_tests {
             row_counts_see_every_table,
             export_pages_cover_every_row_once_in_key_order,
             import_batch_is_all_or_nothing,
+            // Audit chain and queries (issue 4)
+            every_write_appends_one_link_in_commit_order,
+            concurrent_appends_keep_the_chain_intact,
+            audit_page_filters_and_pages_newest_first,
         );
         // Cases that need two fresh databases. Keep these few: a fixture may
         // bound how many databases exist at once (the PostgreSQL one allows
