@@ -110,12 +110,8 @@ pub fn millis(t: OffsetDateTime) -> i64 {
 /// `>= t` exactly when `s >= millis_ceil(t)` (and likewise for `<`), so
 /// filters compare stored times with a caller's precise bounds exactly.
 pub fn millis_ceil(t: OffsetDateTime) -> i64 {
-    let floor = millis(t);
-    if t.nanosecond() % 1_000_000 == 0 {
-        floor
-    } else {
-        floor + 1
-    }
+    let below_a_millisecond = t.nanosecond() % 1_000_000;
+    millis(t) + i64::from(below_a_millisecond > 0)
 }
 
 /// The time `ms` unix milliseconds name (`None` outside the supported range).

@@ -154,6 +154,10 @@ async fn writes_wait_for_another_process_holding_the_lock() {
 
 /// Inserts `event` as Doorward did before the audit chain (schema 0001; an
 /// older version still running after the upgrade writes rows like this too).
+#[allow(
+    clippy::unwrap_used,
+    reason = "test setup: a failed insert fails the test"
+)]
 async fn insert_unchained(conn: &mut SqliteConnection, e: &doorward_core::store::AuditEvent) {
     sqlx::query(
         "INSERT INTO audit_events \

@@ -26,6 +26,9 @@ async fn pages(store: &dyn Store, filter: &AuditFilter, limit: u32) -> Vec<Audit
     panic!("paging never ended");
 }
 
+/// Which recorded events a filter should select.
+type Keep = Box<dyn Fn(&AuditEvent) -> bool>;
+
 /// The events of `recorded` that `keep` selects, newest first (by `at`; equal
 /// times in recording order, newest last recorded first).
 fn expected(recorded: &[AuditEvent], keep: impl Fn(&AuditEvent) -> bool) -> Vec<AuditEvent> {
@@ -90,7 +93,7 @@ pub async fn audit_page_filters_and_pages_newest_first(fx: &Fixture) {
         until: Some(at(5)),
         ..none.clone()
     };
-    let cases: [(&str, &AuditFilter, Box<dyn Fn(&AuditEvent) -> bool>); 7] = [
+    let cases: [(&str, &AuditFilter, Keep); 7] = [
         ("none", &none, Box::new(|_| true)),
         ("user", &by_u1, Box::new(move |e| e.user_id == Some(u1))),
         (
