@@ -6,6 +6,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod audit;
+pub mod audit_chain;
 pub mod blocklist;
 pub mod clock;
 pub mod error;

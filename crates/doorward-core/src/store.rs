@@ -453,4 +453,28 @@ pub trait Store: Send + Sync + 'static {
         now: OffsetDateTime,
         audit: &AuditEvent,
     ) -> Result<Vec<Uuid>, StoreError>;
+
+    // Audit chain and queries (issue 4). Every audit row is a link of a hash
+    // chain (`audit_chain`), appended one at a time across processes.
+
+    /// Events matching `filter`, newest first (by `at`, then chain position),
+    /// starting after `after`: at most `limit` (at least 1), with a `next`
+    /// cursor when more match. Events not yet in the chain are not listed.
+    async fn audit_page(
+        &self,
+        filter: &crate::audit::AuditFilter,
+        after: Option<crate::audit::AuditCursor>,
+        limit: u32,
+    ) -> Result<crate::audit::AuditPage, StoreError>;
+
+    /// The chain's last link and the number of events outside the chain.
+    async fn audit_chain_state(&self) -> Result<crate::audit_chain::ChainState, StoreError>;
+
+    /// Up to `limit` links with `seq > after`, in chain order, exactly as
+    /// stored (for `audit_chain::verify`).
+    async fn audit_chain(
+        &self,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<crate::audit_chain::ChainedEvent>, StoreError>;
 }

@@ -19,9 +19,8 @@ use std::fmt;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::store::{
-    AuditEvent, KeyRecord, SessionRecord, Store, StoreError, TokenHash, UserRecord,
-};
+use crate::audit_chain::ChainedEvent;
+use crate::store::{KeyRecord, SessionRecord, Store, StoreError, TokenHash, UserRecord};
 
 /// The tables a copy moves, in the order it moves them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -118,7 +117,8 @@ pub enum Batch {
     Sessions(Vec<SessionRecord>),
     RefreshTokens(Vec<RefreshTokenRecord>),
     SigningKeys(Vec<KeyRecord>),
-    AuditEvents(Vec<AuditEvent>),
+    /// With their chain columns, so the copied chain verifies on the target.
+    AuditEvents(Vec<ChainedEvent>),
 }
 
 impl Batch {
@@ -156,7 +156,7 @@ impl Batch {
             Batch::SigningKeys(rows) => rows
                 .last()
                 .map(|r| Cursor::SigningKeys(Some(r.kid.clone()))),
-            Batch::AuditEvents(rows) => rows.last().map(|r| Cursor::AuditEvents(Some(r.id))),
+            Batch::AuditEvents(rows) => rows.last().map(|r| Cursor::AuditEvents(Some(r.event.id))),
         }
     }
 }

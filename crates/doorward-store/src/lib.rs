@@ -6,6 +6,7 @@
 //! engines, `migrations/<engine>/` their schemas, and [`conformance`] the
 //! suite every engine must pass.
 
+mod audit_log;
 pub mod conformance;
 pub mod postgres;
 pub mod sqlite;

@@ -151,3 +151,113 @@ async fn writes_wait_for_another_process_holding_the_lock() {
     write.await.unwrap().unwrap();
     assert_eq!(store.recent_audit(None, 10).await.unwrap(), vec![event]);
 }
+
+/// Inserts `event` as Doorward did before the audit chain (schema 0001; an
+/// older version still running after the upgrade writes rows like this too).
+#[allow(
+    clippy::unwrap_used,
+    reason = "test setup: a failed insert fails the test"
+)]
+async fn insert_unchained(conn: &mut SqliteConnection, e: &doorward_core::store::AuditEvent) {
+    sqlx::query(
+        "INSERT INTO audit_events \
+             (id, at, type, actor_id, user_id, session_id, ip, user_agent, outcome) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(e.id.to_string())
+    .bind(doorward_core::audit_chain::millis(e.at))
+    .bind(e.kind.as_str())
+    .bind(e.actor_id.map(|id| id.to_string()))
+    .bind(e.user_id.map(|id| id.to_string()))
+    .bind(e.session_id.map(|id| id.to_string()))
+    .bind(&e.ip)
+    .bind(&e.user_agent)
+    .bind(&e.outcome)
+    .execute(conn)
+    .await
+    .unwrap();
+}
+
+/// A database as Doorward left it before the audit chain existed (schema
+/// 0001 only), with audit rows: two processes opening it at once chain them
+/// once, in (`at`, id) order; new events continue the chain; a row written
+/// later without chain columns fails `verify` until the next start chains it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_rows_from_before_the_chain_join_it_on_open() {
+    use doorward_core::audit_chain::{self, ChainBreak, VerifyError};
+    use std::str::FromStr;
+
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}/doorward.db", dir.path().display());
+    let options = sqlx::sqlite::SqliteConnectOptions::from_str(&url)
+        .unwrap()
+        .create_if_missing(true);
+    let mut conn = SqliteConnection::connect_with(&options).await.unwrap();
+    let mut schema_one = sqlx::migrate::Migrator::new(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/migrations/sqlite"
+    )))
+    .await
+    .unwrap();
+    schema_one.migrations = schema_one
+        .migrations
+        .iter()
+        .filter(|m| m.version == 1)
+        .cloned()
+        .collect::<Vec<_>>()
+        .into();
+    schema_one.run(&mut conn).await.unwrap();
+
+    let t0 = OffsetDateTime::UNIX_EPOCH;
+    let ms = time::Duration::milliseconds;
+    let mut legacy: Vec<_> = [3, 1, 2, 2, 0]
+        .into_iter()
+        .map(|t| audit_event(t0 + ms(t)))
+        .collect();
+    legacy[1].user_agent = None;
+    legacy[2].ip = Some("192.0.2.1".to_owned());
+    for e in &legacy {
+        insert_unchained(&mut conn, e).await;
+    }
+
+    let opts = ConnectOptions::default();
+    let (a, b) = tokio::join!(connect(&url, &opts), connect(&url, &opts));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let head = audit_chain::verify(&*b, 2, None).await.unwrap().unwrap();
+    assert_eq!(head.seq, 5);
+    legacy.sort_by_key(|e| (e.at, e.id.to_string()));
+    let chained: Vec<_> = a
+        .audit_chain(0, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.event)
+        .collect();
+    assert_eq!(chained, legacy);
+
+    b.record_event(&audit_event(t0)).await.unwrap();
+    assert_eq!(
+        audit_chain::verify(&*a, 2, None)
+            .await
+            .unwrap()
+            .unwrap()
+            .seq,
+        6
+    );
+
+    insert_unchained(&mut conn, &audit_event(t0 + ms(9))).await;
+    let err = audit_chain::verify(&*a, 2, None).await.unwrap_err();
+    assert!(
+        matches!(err, VerifyError::Broken(ChainBreak::Unchained { count: 1 })),
+        "{err}"
+    );
+    let reopened = connect(&url, &ConnectOptions::default()).await.unwrap();
+    assert_eq!(
+        audit_chain::verify(&*reopened, 2, None)
+            .await
+            .unwrap()
+            .unwrap()
+            .seq,
+        7
+    );
+}

@@ -198,6 +198,7 @@ pub fn router(state: AppState) -> Router {
             "/v1/admin/users/{id}/password-reset",
             post(admin::force_password_reset),
         )
+        .route("/v1/admin/audit", get(admin::list_audit))
         // Token-bearing answers must never sit in a cache.
         .layer(SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,

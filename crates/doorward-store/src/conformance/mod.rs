@@ -29,6 +29,8 @@
 )]
 
 mod audit;
+mod audit_chain;
+mod audit_page;
 mod keys;
 mod lifecycle;
 mod refresh;
@@ -37,6 +39,8 @@ mod transfer;
 mod users;
 
 pub use audit::*;
+pub use audit_chain::*;
+pub use audit_page::*;
 pub use keys::*;
 pub use lifecycle::*;
 pub use refresh::*;
@@ -129,6 +133,10 @@ macro_rules! conformance_tests {
             list_users_pages_in_id_order_and_searches,
             update_user_patches_and_revokes_in_one_step,
             deleted_users_sessions_stay_reported_as_revoked,
+            // Audit chain and queries (issue 4)
+            every_write_appends_one_link_in_commit_order,
+            concurrent_appends_keep_the_chain_intact,
+            audit_page_filters_and_pages_newest_first,
         );
         // Cases that need two fresh databases. Keep these few: a fixture may
         // bound how many databases exist at once (the PostgreSQL one allows

@@ -10,6 +10,7 @@ use doorward_core::transfer::{self, Batch, Cursor, RowCounts, Table, TransferErr
 use time::Duration;
 use uuid::Uuid;
 
+use super::audit_chain::{assert_intact, whole_chain};
 use super::keys::key;
 use super::{all_audit, at, event, login, peek, seeded, token, user, Fixture, DAY};
 use crate::ConnectOptions;
@@ -197,7 +198,10 @@ pub async fn export_pages_cover_every_row_once_in_key_order(fx: &Fixture) {
             tokens.iter().map(|t| t.hash.to_vec()).collect()
         ));
         assert!(strictly_ascending(
-            events.iter().map(|e| e.id.as_bytes().to_vec()).collect()
+            events
+                .iter()
+                .map(|e| e.event.id.as_bytes().to_vec())
+                .collect()
         ));
         let kids: Vec<&str> = keys.iter().map(|k| k.kid.as_str()).collect();
         assert_eq!(kids, ["k-one", "k-two"]);
@@ -342,4 +346,22 @@ pub async fn copy_through_sqlite_and_back_keeps_every_field(source: &Fixture, ta
         "{err}"
     );
     assert_eq!(merged(export_all(&*to, 1000).await), before);
+
+    // The audit chain arrives link for link, verifies on both copies, and
+    // the target's next event continues it.
+    let chain = whole_chain(&*from).await;
+    assert_eq!(chain.len() as u64, there.audit_events);
+    assert_eq!(whole_chain(&*middle).await, chain);
+    assert_eq!(whole_chain(&*to).await, chain);
+    let head = assert_intact(&*to, there.audit_events).await;
+    assert_eq!(head, assert_intact(&*middle, there.audit_events).await);
+    to.record_event(&event(AuditKind::Login, at(900), None, None))
+        .await
+        .unwrap();
+    let next = assert_intact(&*to, there.audit_events + 1).await;
+    assert_eq!(
+        whole_chain(&*to).await.last().unwrap().prev_hash,
+        head.unwrap().hash
+    );
+    assert_ne!(next, head);
 }

@@ -1,23 +1,86 @@
-//! SQL for `audit_events`: append one row, list the newest.
+//! SQL for `audit_events`: append links of the hash chain, chain the rows of
+//! older versions, list and page the log, read the chain back.
+//!
+//! Appends from every instance are serialised by one transaction-scoped
+//! advisory lock, taken right before the last link is read: two
+//! transactions can never both follow the same link. Each transaction
+//! appends its audit rows last, just before it commits, so the lock is held
+//! for two short statements and the commit.
 
+use doorward_core::audit::{AuditCursor, AuditFilter, AuditPage};
+use doorward_core::audit_chain::{self, ChainHash, ChainHead, ChainState, ChainedEvent};
 use doorward_core::store::{AuditEvent, AuditRecord, StoreError};
-use sqlx::PgExecutor;
+use sqlx::{FromRow, PgConnection, PgExecutor, PgPool, Postgres, QueryBuilder};
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::error::db_error;
 use super::rows::{ms, AuditRow};
+use crate::audit_log::Appended;
+
+/// The advisory lock id guarding the end of the audit chain ("dw-audit" in
+/// ASCII; the signing-keys lock is "doorward").
+const AUDIT_CHAIN_LOCK: i64 = i64::from_be_bytes(*b"dw-audit");
 
 const COLUMNS: &str = "id, at, type, actor_id, user_id, session_id, ip, user_agent, outcome";
+/// `COLUMNS` with the chain's.
+const LINK_COLUMNS: &str =
+    "seq, prev_hash, hash, id, at, type, actor_id, user_id, session_id, ip, user_agent, outcome";
+/// Rows chained per statement round when an older version's rows are chained.
+const CHAIN_PAGE: i64 = 500;
 
-pub(super) async fn insert<'c>(
-    ex: impl PgExecutor<'c>,
+/// Waits for, then holds until the transaction ends, the audit-chain lock.
+/// Its own statement, before the ones it guards: under READ COMMITTED the
+/// next statement reads what the previous holder committed.
+async fn lock(conn: &mut PgConnection) -> Result<(), StoreError> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(AUDIT_CHAIN_LOCK)
+        .execute(conn)
+        .await
+        .map_err(db_error)?;
+    Ok(())
+}
+
+/// Appends `events` to the chain, in order, inside the caller's transaction
+/// (call it last: the lock is held until the commit). Log them with
+/// `.committed()` after the commit.
+pub(super) async fn append(
+    conn: &mut PgConnection,
+    events: &[AuditEvent],
+) -> Result<Appended, StoreError> {
+    if events.is_empty() {
+        return Ok(Appended::default());
+    }
+    lock(&mut *conn).await?;
+    let mut head = last_link(&mut *conn).await?;
+    let mut links = Vec::with_capacity(events.len());
+    for event in events {
+        let link = audit_chain::next_link(head, event);
+        insert_link(&mut *conn, &link).await?;
+        head = Some(link.head());
+        links.push(link);
+    }
+    Ok(Appended::new(links))
+}
+
+/// Appends one event (see [`append`]).
+pub(super) async fn insert(
+    conn: &mut PgConnection,
     event: &AuditEvent,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO audit_events \
-             (id, at, type, actor_id, user_id, session_id, ip, user_agent, outcome) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    )
+) -> Result<Appended, StoreError> {
+    append(conn, std::slice::from_ref(event)).await
+}
+
+/// Inserts `link` exactly as given.
+async fn insert_link(conn: &mut PgConnection, link: &ChainedEvent) -> Result<(), StoreError> {
+    let event = &link.event;
+    sqlx::query(&format!(
+        "INSERT INTO audit_events ({LINK_COLUMNS}) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+    ))
+    .bind(seq_value(link.seq)?)
+    .bind(link.prev_hash.as_slice())
+    .bind(link.hash.as_slice())
     .bind(event.id)
     .bind(ms(event.at))
     .bind(event.kind.as_str())
@@ -27,10 +90,92 @@ pub(super) async fn insert<'c>(
     .bind(&event.ip)
     .bind(&event.user_agent)
     .bind(&event.outcome)
-    .execute(ex)
+    .execute(conn)
     .await
     .map_err(db_error)?;
     Ok(())
+}
+
+/// Copies links exactly as exported (`migrate-data`), under the lock like
+/// any append. Nothing new is recorded, so nothing is logged.
+pub(super) async fn import_links(
+    conn: &mut PgConnection,
+    links: &[ChainedEvent],
+) -> Result<(), StoreError> {
+    lock(&mut *conn).await?;
+    for link in links {
+        insert_link(&mut *conn, link).await?;
+    }
+    Ok(())
+}
+
+fn seq_value(seq: u64) -> Result<i64, StoreError> {
+    i64::try_from(seq).map_err(|_| StoreError::Other("audit chain position out of range".into()))
+}
+
+fn malformed(column: &str) -> StoreError {
+    StoreError::Other(format!("malformed value in column audit_events.{column}"))
+}
+
+fn hash_of(bytes: &[u8], column: &str) -> Result<ChainHash, StoreError> {
+    ChainHash::try_from(bytes).map_err(|_| malformed(column))
+}
+
+async fn last_link<'c>(ex: impl PgExecutor<'c>) -> Result<Option<ChainHead>, StoreError> {
+    let row: Option<(i64, Vec<u8>)> = sqlx::query_as(
+        "SELECT seq, hash FROM audit_events WHERE seq IS NOT NULL ORDER BY seq DESC LIMIT 1",
+    )
+    .fetch_optional(ex)
+    .await
+    .map_err(db_error)?;
+    row.map(|(seq, hash)| {
+        Ok(ChainHead {
+            seq: u64::try_from(seq).map_err(|_| malformed("seq"))?,
+            hash: hash_of(&hash, "hash")?,
+        })
+    })
+    .transpose()
+}
+
+/// Gives rows without a place in the chain (written before the chain
+/// existed) one, after the last link, in `at`, id order: one transaction
+/// under the lock, a page at a time. A second instance starting at the same
+/// moment waits, then finds nothing to do. Returns how many were chained.
+pub(super) async fn chain_unchained(pool: &PgPool) -> Result<u64, StoreError> {
+    let mut tx = pool.begin_with(super::BEGIN).await.map_err(db_error)?;
+    lock(&mut tx).await?;
+    let mut head = last_link(&mut *tx).await?;
+    let mut chained = 0;
+    loop {
+        let rows: Vec<AuditRow> = sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM audit_events WHERE seq IS NULL ORDER BY at, id LIMIT $1"
+        ))
+        .bind(CHAIN_PAGE)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        if rows.is_empty() {
+            break;
+        }
+        for row in rows {
+            let event = AuditEvent::try_from(row)?;
+            let link = audit_chain::next_link(head, &event);
+            sqlx::query(
+                "UPDATE audit_events SET seq = $1, prev_hash = $2, hash = $3 WHERE id = $4",
+            )
+            .bind(seq_value(link.seq)?)
+            .bind(link.prev_hash.as_slice())
+            .bind(link.hash.as_slice())
+            .bind(event.id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+            head = Some(link.head());
+            chained += 1;
+        }
+    }
+    tx.commit().await.map_err(db_error)?;
+    Ok(chained)
 }
 
 /// Newest first; ties on `at` broken by id (v7 uuids sort by creation, and
@@ -62,4 +207,146 @@ pub(super) async fn recent<'c>(
     }
     .map_err(db_error)?;
     rows.into_iter().map(AuditEvent::try_from).collect()
+}
+
+/// A stored row with its chain columns.
+#[derive(FromRow)]
+struct LinkRow {
+    seq: Option<i64>,
+    prev_hash: Option<Vec<u8>>,
+    hash: Option<Vec<u8>>,
+    #[sqlx(flatten)]
+    event: AuditRow,
+}
+
+impl TryFrom<LinkRow> for ChainedEvent {
+    type Error = StoreError;
+
+    /// A malformed row names its place: it is what `audit verify` reports.
+    fn try_from(row: LinkRow) -> Result<Self, StoreError> {
+        let place = format!("audit event seq {}", row.seq.unwrap_or_default());
+        let at_place = |e: StoreError| StoreError::Other(format!("{place}: {e}"));
+        let event = AuditEvent::try_from(row.event).map_err(at_place)?;
+        let (Some(seq), Some(prev_hash), Some(hash)) = (row.seq, row.prev_hash, row.hash) else {
+            return Err(StoreError::Other(format!(
+                "audit event {} has no place in the hash chain yet (start this version of \
+                 Doorward on that database once, then copy again)",
+                event.id
+            )));
+        };
+        Ok(ChainedEvent {
+            seq: u64::try_from(seq).map_err(|_| at_place(malformed("seq")))?,
+            event,
+            prev_hash: hash_of(&prev_hash, "prev_hash").map_err(at_place)?,
+            hash: hash_of(&hash, "hash").map_err(at_place)?,
+        })
+    }
+}
+
+/// Stored times are whole milliseconds: a bound rounded up to the next one
+/// selects exactly the same rows as the precise bound.
+fn bound(t: OffsetDateTime) -> Result<OffsetDateTime, StoreError> {
+    audit_chain::from_millis(audit_chain::millis_ceil(t))
+        .ok_or_else(|| StoreError::Other("time bound out of range".into()))
+}
+
+fn into_links(rows: Vec<LinkRow>) -> Result<Vec<ChainedEvent>, StoreError> {
+    rows.into_iter().map(ChainedEvent::try_from).collect()
+}
+
+/// A page of the listing: newest first by (`at`, `seq`), after `after`.
+pub(super) async fn page<'c>(
+    ex: impl PgExecutor<'c>,
+    filter: &AuditFilter,
+    after: Option<AuditCursor>,
+    limit: u32,
+) -> Result<AuditPage, StoreError> {
+    let limit = limit.max(1);
+    let mut q = QueryBuilder::<Postgres>::new(format!(
+        "SELECT {LINK_COLUMNS} FROM audit_events WHERE seq IS NOT NULL"
+    ));
+    if let Some(user_id) = filter.user_id {
+        q.push(" AND user_id = ").push_bind(user_id);
+    }
+    if let Some(kind) = filter.kind {
+        q.push(" AND type = ").push_bind(kind.as_str());
+    }
+    if let Some(since) = filter.since {
+        q.push(" AND at >= ").push_bind(bound(since)?);
+    }
+    if let Some(until) = filter.until {
+        q.push(" AND at < ").push_bind(bound(until)?);
+    }
+    if let Some(after) = after {
+        q.push(" AND (at, seq) < (")
+            .push_bind(ms(after.at))
+            .push(", ")
+            .push_bind(seq_value(after.seq)?)
+            .push(")");
+    }
+    q.push(" ORDER BY at DESC, seq DESC LIMIT ")
+        .push_bind(i64::from(limit) + 1);
+    let rows: Vec<LinkRow> = q.build_query_as().fetch_all(ex).await.map_err(db_error)?;
+    Ok(AuditPage::from_links(into_links(rows)?, limit))
+}
+
+/// The last link, and how many rows have no place in the chain, read in
+/// one snapshot.
+pub(super) async fn chain_state(pool: &PgPool) -> Result<ChainState, StoreError> {
+    let mut tx = pool
+        .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        .await
+        .map_err(db_error)?;
+    let head = last_link(&mut *tx).await?;
+    let unchained: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_events WHERE seq IS NULL")
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_error)?;
+    tx.commit().await.map_err(db_error)?;
+    Ok(ChainState {
+        head,
+        unchained: u64::try_from(unchained).unwrap_or(0),
+    })
+}
+
+/// Up to `limit` links after position `after`, in chain order.
+pub(super) async fn links<'c>(
+    ex: impl PgExecutor<'c>,
+    after: u64,
+    limit: u32,
+) -> Result<Vec<ChainedEvent>, StoreError> {
+    let rows: Vec<LinkRow> = sqlx::query_as(&format!(
+        "SELECT {LINK_COLUMNS} FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2"
+    ))
+    .bind(seq_value(after)?)
+    .bind(i64::from(limit))
+    .fetch_all(ex)
+    .await
+    .map_err(db_error)?;
+    into_links(rows)
+}
+
+/// Every column, chain included, in id order after `after` (`migrate-data`).
+pub(super) async fn export<'c>(
+    ex: impl PgExecutor<'c>,
+    after: Option<Uuid>,
+    limit: u32,
+) -> Result<Vec<ChainedEvent>, StoreError> {
+    let sql = match after {
+        Some(_) => {
+            format!("SELECT {LINK_COLUMNS} FROM audit_events WHERE id > $1 ORDER BY id LIMIT $2")
+        }
+        None => format!("SELECT {LINK_COLUMNS} FROM audit_events ORDER BY id LIMIT $1"),
+    };
+    let query = sqlx::query_as(&sql);
+    let query = match after {
+        Some(after) => query.bind(after),
+        None => query,
+    };
+    let rows: Vec<LinkRow> = query
+        .bind(i64::from(limit))
+        .fetch_all(ex)
+        .await
+        .map_err(db_error)?;
+    into_links(rows)
 }

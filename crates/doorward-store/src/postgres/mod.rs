@@ -9,7 +9,8 @@
 //! - `rotate_refresh`: the token and session rows are read `FOR UPDATE`, so
 //!   a second presentation waits for the first's commit and sees its effect;
 //! - signing keys: one transaction-scoped advisory lock (see `keys`);
-//! - `revoke_sessions`: the sessions are locked before they are revoked.
+//! - `revoke_sessions`: the sessions are locked before they are revoked;
+//! - the audit chain: one transaction-scoped advisory lock (see `audit`).
 //!
 //! Write transactions run at READ COMMITTED (named explicitly, whatever the
 //! database default): each statement after a lock wait reads what the
@@ -35,6 +36,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use doorward_core::audit::{AuditCursor, AuditFilter, AuditPage};
+use doorward_core::audit_chain::{ChainState, ChainedEvent};
 use doorward_core::store::{
     AccountTokenKind, AccountTokenRecord, AuditEvent, AuditRecord, KeyRecord, NewAccountToken,
     NewSession, RefreshDecision, RefreshOutcome, RefreshState, RevokeScope, RevokedSession,
@@ -47,6 +50,7 @@ use sqlx::{Connection, PgConnection, PgPool, Postgres, Transaction};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::audit_log::Appended;
 use crate::ConnectOptions;
 use error::db_error;
 
@@ -101,9 +105,16 @@ impl PostgresStore {
                 .max_connections(1)
                 .acquire_timeout(ACQUIRE_TIMEOUT)
                 .connect_lazy_with(base.clone());
-            let migrated = MIGRATOR.run(&setup).await.map_err(migrate_error);
+            let migrated = match MIGRATOR.run(&setup).await.map_err(migrate_error) {
+                // Rows written before the audit chain existed join it now.
+                Ok(()) => audit::chain_unchained(&setup).await,
+                Err(e) => Err(e),
+            };
             setup.close().await;
-            migrated?;
+            let chained = migrated?;
+            if chained > 0 {
+                tracing::info!(chained, "audit events added to the hash chain");
+            }
         }
 
         let pool = PgPoolOptions::new()
@@ -177,8 +188,10 @@ impl Store for PostgresStore {
         if let Some(session) = session {
             sessions::insert(&mut tx, session).await?;
         }
-        audit::insert(&mut *tx, audit).await?;
-        tx.commit().await.map_err(db_error)
+        let appended = audit::insert(&mut tx, audit).await?;
+        tx.commit().await.map_err(db_error)?;
+        appended.committed();
+        Ok(())
     }
 
     async fn user_by_id(&self, id: Uuid) -> Result<Option<UserRecord>, StoreError> {
@@ -211,12 +224,18 @@ impl Store for PostgresStore {
     ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
         sessions::insert(&mut tx, session).await?;
-        audit::insert(&mut *tx, audit).await?;
-        tx.commit().await.map_err(db_error)
+        let appended = audit::insert(&mut tx, audit).await?;
+        tx.commit().await.map_err(db_error)?;
+        appended.committed();
+        Ok(())
     }
 
     async fn record_event(&self, audit: &AuditEvent) -> Result<(), StoreError> {
-        audit::insert(&self.pool, audit).await
+        let mut tx = self.begin().await?;
+        let appended = audit::insert(&mut tx, audit).await?;
+        tx.commit().await.map_err(db_error)?;
+        appended.committed();
+        Ok(())
     }
 
     async fn rotate_refresh(
@@ -232,7 +251,7 @@ impl Store for PostgresStore {
             return Ok(RefreshOutcome::Unknown);
         };
         let decision = decide(&state);
-        match &decision {
+        let appended = match &decision {
             RefreshDecision::Rotate {
                 new_hash,
                 now,
@@ -248,15 +267,16 @@ impl Store for PostgresStore {
                     *new_expires_at,
                 )
                 .await?;
-                audit::insert(&mut *tx, audit).await?;
+                audit::insert(&mut tx, audit).await?
             }
             RefreshDecision::RevokeSession { now, audit } => {
                 sessions::revoke(&mut tx, &[state.session.id], *now).await?;
-                audit::insert(&mut *tx, audit).await?;
+                audit::insert(&mut tx, audit).await?
             }
-            RefreshDecision::Refuse => {}
-        }
+            RefreshDecision::Refuse => Appended::default(),
+        };
         tx.commit().await.map_err(db_error)?;
+        appended.committed();
         Ok(RefreshOutcome::Decided {
             state: Box::new(state),
             decision,
@@ -288,15 +308,17 @@ impl Store for PostgresStore {
             return Ok(ids);
         }
         sessions::revoke(&mut tx, &ids, now).await?;
-        for &id in &ids {
-            let row = AuditEvent {
+        let rows: Vec<AuditEvent> = ids
+            .iter()
+            .map(|&id| AuditEvent {
                 id: Uuid::now_v7(),
                 session_id: Some(id),
                 ..audit.clone()
-            };
-            audit::insert(&mut *tx, &row).await?;
-        }
+            })
+            .collect();
+        let appended = audit::append(&mut tx, &rows).await?;
         tx.commit().await.map_err(db_error)?;
+        appended.committed();
         Ok(ids)
     }
 
@@ -367,10 +389,10 @@ impl Store for PostgresStore {
         } else {
             Vec::new()
         };
-        if let Some(audit) = audit {
-            audit::insert(&mut *tx, audit).await?;
-        }
+        let appended =
+            audit::append(&mut tx, audit.map(std::slice::from_ref).unwrap_or_default()).await?;
         tx.commit().await.map_err(db_error)?;
+        appended.committed();
         Ok(revoked)
     }
 
@@ -413,8 +435,9 @@ impl Store for PostgresStore {
         let user = users::by_id(&mut *tx, user_id)
             .await?
             .ok_or(StoreError::NotFound)?;
-        audit::insert(&mut *tx, audit).await?;
+        let appended = audit::insert(&mut tx, audit).await?;
         tx.commit().await.map_err(db_error)?;
+        appended.committed();
         Ok(Some((user, revoked)))
     }
 
@@ -432,8 +455,9 @@ impl Store for PostgresStore {
             return Ok(None);
         }
         let revoked = lifecycle::revoke_all(&mut tx, user_id, Some(keep), now).await?;
-        audit::insert(&mut *tx, audit).await?;
+        let appended = audit::insert(&mut tx, audit).await?;
         tx.commit().await.map_err(db_error)?;
+        appended.committed();
         Ok(Some(revoked))
     }
 
@@ -461,13 +485,12 @@ impl Store for PostgresStore {
         } else {
             Vec::new()
         };
-        for event in audit {
-            audit::insert(&mut *tx, event).await?;
-        }
+        let appended = audit::append(&mut tx, audit).await?;
         let user = users::by_id(&mut *tx, user_id)
             .await?
             .ok_or(StoreError::NotFound)?;
         tx.commit().await.map_err(db_error)?;
+        appended.committed();
         Ok((user, revoked))
     }
 
@@ -479,9 +502,29 @@ impl Store for PostgresStore {
     ) -> Result<Vec<Uuid>, StoreError> {
         let mut tx = self.begin().await?;
         let revoked = lifecycle::delete_user(&mut tx, user_id, now).await?;
-        audit::insert(&mut *tx, audit).await?;
+        let appended = audit::insert(&mut tx, audit).await?;
         tx.commit().await.map_err(db_error)?;
+        appended.committed();
         Ok(revoked)
+    }
+
+    // Audit chain and queries (issue 4)
+
+    async fn audit_page(
+        &self,
+        filter: &AuditFilter,
+        after: Option<AuditCursor>,
+        limit: u32,
+    ) -> Result<AuditPage, StoreError> {
+        audit::page(&self.pool, filter, after, limit).await
+    }
+
+    async fn audit_chain_state(&self) -> Result<ChainState, StoreError> {
+        audit::chain_state(&self.pool).await
+    }
+
+    async fn audit_chain(&self, after: u64, limit: u32) -> Result<Vec<ChainedEvent>, StoreError> {
+        audit::links(&self.pool, after, limit).await
     }
 }
 

@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::error::db_error;
-use super::rows::{ms, opt_ms, AuditRow, KeyRow, SessionRow, UserRow};
+use super::rows::{ms, opt_ms, KeyRow, SessionRow, UserRow};
 use super::{audit, keys, users};
 
 /// Counting a big table scans it, and may take longer than the pool's
@@ -119,7 +119,6 @@ const SESSION_COLUMNS: &str =
     "id, user_id, created_at, last_used_at, expires_at, revoked_at, ip, user_agent";
 const REFRESH_COLUMNS: &str = "hash, session_id, created_at, rotated_at";
 const KEY_COLUMNS: &str = "kid, alg, public_jwk, private_key, created_at, activated_at, retired_at";
-const AUDIT_COLUMNS: &str = "id, at, type, actor_id, user_id, session_id, ip, user_agent, outcome";
 
 /// Up to `limit` rows of the cursor's table after its key.
 pub(super) async fn export(pool: &PgPool, from: &Cursor, limit: u32) -> Result<Batch, StoreError> {
@@ -158,22 +157,8 @@ pub(super) async fn export(pool: &PgPool, from: &Cursor, limit: u32) -> Result<B
                 page(pool, "signing_keys", KEY_COLUMNS, "kid", after, limit).await?;
             Batch::SigningKeys(rows.into_iter().map(Into::into).collect())
         }
-        Cursor::AuditEvents(after) => {
-            let rows: Vec<AuditRow> = page(
-                pool,
-                "audit_events",
-                AUDIT_COLUMNS,
-                "id",
-                uuid(after),
-                limit,
-            )
-            .await?;
-            Batch::AuditEvents(
-                rows.into_iter()
-                    .map(TryInto::try_into)
-                    .collect::<Result<_, _>>()?,
-            )
-        }
+        // With the chain columns, so the copy verifies on the target.
+        Cursor::AuditEvents(after) => Batch::AuditEvents(audit::export(pool, *after, limit).await?),
     })
 }
 
@@ -203,11 +188,8 @@ pub(super) async fn import(conn: &mut PgConnection, batch: &Batch) -> Result<(),
                 keys::insert(&mut *conn, key).await?;
             }
         }
-        Batch::AuditEvents(rows) => {
-            for event in rows {
-                audit::insert(&mut *conn, event).await?;
-            }
-        }
+        // Copied links keep their place: nothing new is recorded or logged.
+        Batch::AuditEvents(rows) => audit::import_links(&mut *conn, rows).await?,
     }
     Ok(())
 }

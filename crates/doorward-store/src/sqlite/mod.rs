@@ -25,6 +25,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use doorward_core::audit::{AuditCursor, AuditFilter, AuditPage};
+use doorward_core::audit_chain::{ChainState, ChainedEvent};
 use doorward_core::store::{
     AccountTokenKind, AccountTokenRecord, AuditEvent, AuditRecord, KeyRecord, NewAccountToken,
     NewSession, RefreshDecision, RefreshOutcome, RefreshState, RevokeScope, RevokedSession,
@@ -36,6 +38,7 @@ use sqlx::{Sqlite, SqlitePool, Transaction};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::audit_log::Appended;
 use crate::ConnectOptions;
 use error::db_error;
 
@@ -142,7 +145,7 @@ impl SqliteStore {
         let mut attempt = 1;
         loop {
             match MIGRATOR.run(&self.writer).await {
-                Ok(()) => return Ok(()),
+                Ok(()) => return self.chain_unchained_audit().await,
                 Err(e) if attempt < MIGRATE_ATTEMPTS => {
                     tracing::debug!(attempt, error = %e, "SQLite migration failed, retrying");
                     attempt += 1;
@@ -151,6 +154,19 @@ impl SqliteStore {
                 Err(e) => return Err(StoreError::Other(format!("migration failed: {e}"))),
             }
         }
+    }
+
+    /// Gives audit rows written before the hash chain existed (or by an
+    /// older version since) their place in it, in one write transaction:
+    /// another process doing the same waits, then finds nothing to do.
+    async fn chain_unchained_audit(&self) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        let chained = audit::chain_unchained(&mut tx).await?;
+        tx.commit().await.map_err(db_error)?;
+        if chained > 0 {
+            tracing::info!(chained, "audit events added to the hash chain");
+        }
+        Ok(())
     }
 
     /// Closes both pools, waiting for connections in use to come back.
@@ -221,8 +237,10 @@ impl Store for SqliteStore {
         if let Some(session) = session {
             sessions::insert(&mut tx, session).await?;
         }
-        audit::insert(&mut *tx, audit).await?;
-        tx.commit().await.map_err(db_error)
+        let appended = audit::insert(&mut tx, audit).await?;
+        tx.commit().await.map_err(db_error)?;
+        appended.committed();
+        Ok(())
     }
 
     async fn user_by_id(&self, id: Uuid) -> Result<Option<UserRecord>, StoreError> {
@@ -255,12 +273,18 @@ impl Store for SqliteStore {
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         sessions::insert(&mut tx, session).await?;
-        audit::insert(&mut *tx, audit).await?;
-        tx.commit().await.map_err(db_error)
+        let appended = audit::insert(&mut tx, audit).await?;
+        tx.commit().await.map_err(db_error)?;
+        appended.committed();
+        Ok(())
     }
 
     async fn record_event(&self, audit: &AuditEvent) -> Result<(), StoreError> {
-        audit::insert(&self.writer, audit).await
+        let mut tx = self.begin_write().await?;
+        let appended = audit::insert(&mut tx, audit).await?;
+        tx.commit().await.map_err(db_error)?;
+        appended.committed();
+        Ok(())
     }
 
     async fn rotate_refresh(
@@ -275,7 +299,7 @@ impl Store for SqliteStore {
             return Ok(RefreshOutcome::Unknown);
         };
         let decision = decide(&state);
-        match &decision {
+        let appended = match &decision {
             RefreshDecision::Rotate {
                 new_hash,
                 now,
@@ -291,15 +315,16 @@ impl Store for SqliteStore {
                     *new_expires_at,
                 )
                 .await?;
-                audit::insert(&mut *tx, audit).await?;
+                audit::insert(&mut tx, audit).await?
             }
             RefreshDecision::RevokeSession { now, audit } => {
                 sessions::revoke(&mut tx, state.session.id, *now).await?;
-                audit::insert(&mut *tx, audit).await?;
+                audit::insert(&mut tx, audit).await?
             }
-            RefreshDecision::Refuse => {}
-        }
+            RefreshDecision::Refuse => Appended::default(),
+        };
         tx.commit().await.map_err(db_error)?;
+        appended.committed();
         Ok(RefreshOutcome::Decided {
             state: Box::new(state),
             decision,
@@ -327,16 +352,18 @@ impl Store for SqliteStore {
     ) -> Result<Vec<Uuid>, StoreError> {
         let mut tx = self.begin_write().await?;
         let ids = sessions::active_ids_in_scope(&mut tx, user_id, scope, now).await?;
+        let mut rows = Vec::with_capacity(ids.len());
         for &id in &ids {
             sessions::revoke(&mut tx, id, now).await?;
-            let row = AuditEvent {
+            rows.push(AuditEvent {
                 id: Uuid::now_v7(),
                 session_id: Some(id),
                 ..audit.clone()
-            };
-            audit::insert(&mut *tx, &row).await?;
+            });
         }
+        let appended = audit::append(&mut tx, &rows).await?;
         tx.commit().await.map_err(db_error)?;
+        appended.committed();
         Ok(ids)
     }
 
@@ -404,10 +431,10 @@ impl Store for SqliteStore {
         } else {
             Vec::new()
         };
-        if let Some(audit) = audit {
-            audit::insert(&mut *tx, audit).await?;
-        }
+        let appended =
+            audit::append(&mut tx, audit.map(std::slice::from_ref).unwrap_or_default()).await?;
         tx.commit().await.map_err(db_error)?;
+        appended.committed();
         Ok(revoked)
     }
 
@@ -450,8 +477,9 @@ impl Store for SqliteStore {
         let user = users::by_id(&mut *tx, user_id)
             .await?
             .ok_or(StoreError::NotFound)?;
-        audit::insert(&mut *tx, audit).await?;
+        let appended = audit::insert(&mut tx, audit).await?;
         tx.commit().await.map_err(db_error)?;
+        appended.committed();
         Ok(Some((user, revoked)))
     }
 
@@ -469,8 +497,9 @@ impl Store for SqliteStore {
             return Ok(None);
         }
         let revoked = lifecycle::revoke_all(&mut tx, user_id, Some(keep), now).await?;
-        audit::insert(&mut *tx, audit).await?;
+        let appended = audit::insert(&mut tx, audit).await?;
         tx.commit().await.map_err(db_error)?;
+        appended.committed();
         Ok(Some(revoked))
     }
 
@@ -498,13 +527,12 @@ impl Store for SqliteStore {
         } else {
             Vec::new()
         };
-        for event in audit {
-            audit::insert(&mut *tx, event).await?;
-        }
+        let appended = audit::append(&mut tx, audit).await?;
         let user = users::by_id(&mut *tx, user_id)
             .await?
             .ok_or(StoreError::NotFound)?;
         tx.commit().await.map_err(db_error)?;
+        appended.committed();
         Ok((user, revoked))
     }
 
@@ -516,9 +544,29 @@ impl Store for SqliteStore {
     ) -> Result<Vec<Uuid>, StoreError> {
         let mut tx = self.begin_write().await?;
         let revoked = lifecycle::delete_user(&mut tx, user_id, now).await?;
-        audit::insert(&mut *tx, audit).await?;
+        let appended = audit::insert(&mut tx, audit).await?;
         tx.commit().await.map_err(db_error)?;
+        appended.committed();
         Ok(revoked)
+    }
+
+    // Audit chain and queries (issue 4)
+
+    async fn audit_page(
+        &self,
+        filter: &AuditFilter,
+        after: Option<AuditCursor>,
+        limit: u32,
+    ) -> Result<AuditPage, StoreError> {
+        audit::page(&self.reader, filter, after, limit).await
+    }
+
+    async fn audit_chain_state(&self) -> Result<ChainState, StoreError> {
+        audit::chain_state(&self.reader).await
+    }
+
+    async fn audit_chain(&self, after: u64, limit: u32) -> Result<Vec<ChainedEvent>, StoreError> {
+        audit::links(&self.reader, after, limit).await
     }
 }
 

@@ -6,15 +6,13 @@
 //! (which sorts like the uuid bytes, as PostgreSQL's UUID does), hash BLOBs
 //! (byte order), kid text (byte order).
 
-use doorward_core::store::{
-    AuditEvent, KeyRecord, SessionRecord, StoreError, TokenHash, UserRecord,
-};
+use doorward_core::store::{KeyRecord, SessionRecord, StoreError, TokenHash, UserRecord};
 use doorward_core::transfer::{Batch, Cursor, RefreshTokenRecord, RowCounts};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{FromRow, SqliteConnection, SqlitePool};
 
 use super::error::db_error;
-use super::rows::{convert, ms, text, time_of, uuid_of, AuditRow, KeyRow, SessionRow, UserRow};
+use super::rows::{convert, ms, text, time_of, uuid_of, KeyRow, SessionRow, UserRow};
 use super::{audit, keys, users};
 
 /// Every table in one statement, so one snapshot.
@@ -108,7 +106,6 @@ const SESSION_COLUMNS: &str =
     "id, user_id, created_at, last_used_at, expires_at, revoked_at, ip, user_agent";
 const REFRESH_COLUMNS: &str = "hash, session_id, created_at, rotated_at";
 const KEY_COLUMNS: &str = "kid, alg, public_jwk, private_key, created_at, activated_at, retired_at";
-const AUDIT_COLUMNS: &str = "id, at, type, actor_id, user_id, session_id, ip, user_agent, outcome";
 
 /// Up to `limit` rows of the cursor's table after its key.
 pub(super) async fn export(
@@ -147,18 +144,8 @@ pub(super) async fn export(
                 page(pool, "signing_keys", KEY_COLUMNS, "kid", after, limit).await?;
             Batch::SigningKeys(convert::<_, KeyRecord>(rows)?)
         }
-        Cursor::AuditEvents(after) => {
-            let rows: Vec<AuditRow> = page(
-                pool,
-                "audit_events",
-                AUDIT_COLUMNS,
-                "id",
-                uuid(after),
-                limit,
-            )
-            .await?;
-            Batch::AuditEvents(convert::<_, AuditEvent>(rows)?)
-        }
+        // With the chain columns, so the copy verifies on the target.
+        Cursor::AuditEvents(after) => Batch::AuditEvents(audit::export(pool, *after, limit).await?),
     })
 }
 
@@ -187,8 +174,9 @@ pub(super) async fn import(conn: &mut SqliteConnection, batch: &Batch) -> Result
             }
         }
         Batch::AuditEvents(rows) => {
-            for event in rows {
-                audit::insert(&mut *conn, event).await?;
+            // Copied links keep their place: nothing new is recorded or logged.
+            for link in rows {
+                audit::insert_link(&mut *conn, link).await?;
             }
         }
     }

@@ -1,7 +1,8 @@
 //! The conformance suite on PostgreSQL (a fresh database per case), plus what
 //! only PostgreSQL has: `locks` (row locks held by another instance, the
-//! statement timeout, instances racing one token) and `schema` (concurrent
-//! migrations, native column types, lost connections).
+//! statement timeout, instances racing one token), `schema` (concurrent
+//! migrations, native column types, lost connections) and `audit_chain`
+//! (the chain lock, rows from before the chain).
 //!
 //! The server is `DOORWARD_TEST_POSTGRES_URL` (default
 //! `postgres://postgres@127.0.0.1:5432/postgres`), a role that may create
@@ -17,6 +18,7 @@
     clippy::indexing_slicing
 )]
 
+mod audit_chain;
 mod fixture;
 mod locks;
 mod schema;

@@ -7,6 +7,8 @@ mod migrate;
 mod migrate_data;
 mod serve;
 mod user;
+// Audit chain (issue 4)
+mod audit;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -63,6 +65,9 @@ pub enum Command {
     /// Import users from a CSV or a FastAPI app's SQLite database, keeping their password hashes
     #[command(long_about = import::ABOUT)]
     Import(import::ImportArgs),
+    /// Check the audit log (`audit verify`: its hash chain is intact)
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
 }
 
 /// The settings table printed under `serve --help`.
@@ -111,6 +116,7 @@ pub async fn main() -> ExitCode {
         Command::Keys(cmd) => keys::run(&cli, cmd).await,
         Command::MigrateData(args) => migrate_data::run(args).await,
         Command::Import(args) => import::run(&cli, args).await,
+        Command::Audit(cmd) => audit::run(&cli, cmd).await,
     };
     match result {
         Ok(code) => code,

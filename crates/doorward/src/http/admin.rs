@@ -271,3 +271,141 @@ pub async fn force_password_reset(
         }),
     ))
 }
+
+/// One audit event.
+#[derive(Serialize, ToSchema)]
+pub struct AuditEventBody {
+    pub id: String,
+    /// RFC 3339 UTC.
+    pub at: String,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// Who acted: the administrator for admin actions, else the user (or null).
+    pub actor_id: Option<String>,
+    /// The account the event is about.
+    pub user_id: Option<String>,
+    pub session_id: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub outcome: String,
+}
+
+/// One page of audit events, newest first.
+#[derive(Serialize, ToSchema)]
+pub struct AuditList {
+    pub items: Vec<AuditEventBody>,
+    /// Pass as `cursor` for the next page; `null` on the last one.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    /// Only events about this account.
+    pub user_id: Option<String>,
+    /// Only events of this type (`login_failed`, `user_disabled`, ...).
+    #[serde(rename = "type")]
+    #[param(rename = "type")]
+    pub kind: Option<String>,
+    /// RFC 3339; inclusive.
+    pub since: Option<String>,
+    /// RFC 3339; exclusive.
+    pub until: Option<String>,
+    /// 1 to 200 (default 50).
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+fn rfc3339_param(
+    field: &'static str,
+    raw: Option<&str>,
+) -> Result<Option<time::OffsetDateTime>, Problem> {
+    raw.filter(|v| !v.is_empty())
+        .map(|v| {
+            time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339).map_err(
+                |_| {
+                    invalid(
+                        field,
+                        "invalid_time",
+                        "Give an RFC 3339 time, e.g. 2030-01-01T00:00:00Z.",
+                    )
+                },
+            )
+        })
+        .transpose()
+}
+
+/// The audit log, newest first, filtered by account, type and time range.
+#[utoipa::path(get, path = "/v1/admin/audit", tag = "admin", security(("bearer" = [])),
+    params(AuditQuery), responses(
+    (status = 200, body = AuditList), (status = 401, body = Problem),
+    (status = 403, body = Problem, description = "`forbidden`: not an administrator"),
+    (status = 422, body = Problem), (status = 503, body = Problem),
+))]
+pub async fn list_audit(
+    State(app): State<AppState>,
+    _admin: Admin,
+    ApiQuery(query): ApiQuery<AuditQuery>,
+) -> ApiResult<Json<AuditList>> {
+    use doorward_core::audit::{AuditCursor, AuditFilter, AuditKind};
+    let limit = page_limit(query.limit)?;
+    let user_id = match query.user_id.as_deref().filter(|v| !v.is_empty()) {
+        None => None,
+        Some(v) => Some(
+            Uuid::parse_str(v)
+                .map_err(|_| invalid("user_id", "invalid_id", "Give a user id (a UUID)."))?,
+        ),
+    };
+    let kind = match query.kind.as_deref().filter(|v| !v.is_empty()) {
+        None => None,
+        Some(v) => Some(AuditKind::parse(v).ok_or_else(|| {
+            invalid(
+                "type",
+                "unknown_type",
+                "Not an audit event type (see the API docs).",
+            )
+        })?),
+    };
+    let after = match query.cursor.as_deref().filter(|c| !c.is_empty()) {
+        None => None,
+        Some(c) => Some(AuditCursor::decode(c).ok_or_else(|| {
+            invalid(
+                "cursor",
+                "invalid_cursor",
+                "Pass the `next_cursor` of the previous page.",
+            )
+        })?),
+    };
+    let filter = AuditFilter {
+        user_id,
+        kind,
+        since: rfc3339_param("since", query.since.as_deref())?,
+        until: rfc3339_param("until", query.until.as_deref())?,
+    };
+    let page = app
+        .accounts
+        .store
+        .audit_page(&filter, after, limit)
+        .await
+        .map_err(doorward_core::Error::from)?;
+    let id = |v: Option<Uuid>| v.map(|v| v.to_string());
+    Ok(Json(AuditList {
+        items: page
+            .events
+            .into_iter()
+            .map(|e| AuditEventBody {
+                id: e.id.to_string(),
+                at: rfc3339(e.at),
+                kind: e.kind.as_str(),
+                actor_id: id(e.actor_id),
+                user_id: id(e.user_id),
+                session_id: id(e.session_id),
+                ip: e.ip,
+                user_agent: e.user_agent,
+                outcome: e.outcome,
+            })
+            .collect(),
+        next_cursor: page.next.map(|c| c.encode()),
+    }))
+}

@@ -16,7 +16,7 @@ use super::{account, admin, auth, lifecycle, ops, problem, wellknown};
         lifecycle::change_password, lifecycle::forgot_password, lifecycle::reset_password,
         lifecycle::verify_email, lifecycle::resend_verification,
         admin::list_users, admin::get_user, admin::update_user, admin::delete_user,
-        admin::force_password_reset,
+        admin::force_password_reset, admin::list_audit,
         wellknown::jwks, wellknown::openid_configuration,
         ops::healthz, ops::metrics, ops::openapi,
     ),

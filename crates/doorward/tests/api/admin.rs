@@ -365,3 +365,91 @@ async fn a_forced_reset_ends_sessions_and_mails_a_working_link() {
         .await;
     problem(res, 404, "not_found").await;
 }
+
+#[tokio::test]
+async fn the_audit_log_is_filtered_and_paged_newest_first() {
+    let app = TestApp::spawn().await;
+    let root = admin(&app).await;
+    let user = app.signed_up("ada@example.com").await;
+    let id = s(&user["user"]["id"]).to_owned();
+    for _ in 0..3 {
+        problem(
+            app.login("ada@example.com", "wrong password!").await,
+            401,
+            "invalid_credentials",
+        )
+        .await;
+    }
+    app.logged_in("ada@example.com").await;
+    patch(&app, &root, &id, json!({"disabled": true})).await;
+
+    // Every event about ada, in pages of 2, newest first.
+    let mut items: Vec<Value> = Vec::new();
+    let mut url = format!("/v1/admin/audit?user_id={id}&limit=2");
+    loop {
+        let res = get(&app, &root, &url).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let page: Value = res.json().await.unwrap();
+        items.extend(page["items"].as_array().unwrap().iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(c) => url = format!("/v1/admin/audit?user_id={id}&limit=2&cursor={c}"),
+            None => break,
+        }
+    }
+    let kinds: Vec<&str> = items.iter().map(|e| s(&e["type"])).collect();
+    assert_eq!(kinds.first(), Some(&"user_disabled"), "{kinds:?}");
+    assert_eq!(kinds.last(), Some(&"signup"), "{kinds:?}");
+    assert_eq!(kinds.iter().filter(|k| **k == "login_failed").count(), 3);
+    assert!(items.iter().all(|e| e["user_id"] == id.as_str()));
+    let disabled = &items[0];
+    assert_ne!(disabled["actor_id"], disabled["user_id"]);
+    assert!(s(&disabled["at"]).ends_with('Z'));
+
+    let res = get(&app, &root, "/v1/admin/audit?type=login_failed").await;
+    let page: Value = res.json().await.unwrap();
+    assert_eq!(page["items"].as_array().unwrap().len(), 3);
+    // `until` is exclusive, `since` inclusive.
+    let at = s(&items[0]["at"]).to_owned();
+    let res = get(
+        &app,
+        &root,
+        &format!("/v1/admin/audit?type=user_disabled&until={at}"),
+    )
+    .await;
+    assert_eq!(res.json::<Value>().await.unwrap()["items"], json!([]));
+    let res = get(
+        &app,
+        &root,
+        &format!("/v1/admin/audit?type=user_disabled&since={at}"),
+    )
+    .await;
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    for bad in [
+        "type=nope",
+        "since=yesterday",
+        "user_id=42",
+        "cursor=!!",
+        "limit=500",
+    ] {
+        problem(
+            get(&app, &root, &format!("/v1/admin/audit?{bad}")).await,
+            422,
+            "invalid_request",
+        )
+        .await;
+    }
+    let bob = app.signed_up("bob@example.com").await;
+    problem(
+        get(&app, s(&bob["access_token"]), "/v1/admin/audit").await,
+        403,
+        "forbidden",
+    )
+    .await;
+}

@@ -125,6 +125,7 @@ const ROUTES: &[(&str, &str, &[u16])] = &[
         "/v1/admin/users/{id}/password-reset",
         &[202, 401, 403, 404, 503],
     ),
+    ("get", "/v1/admin/audit", &[200, 401, 403, 422, 503]),
     ("get", "/.well-known/jwks.json", &[200]),
     ("get", "/.well-known/openid-configuration", &[200]),
     ("get", "/healthz", &[200, 503]),
