@@ -35,6 +35,11 @@ pub enum Error {
     /// Anything else; the cause is logged, never shown.
     #[error("internal error: {0}")]
     Internal(String),
+    // Login throttling (issue 4)
+    /// Too many failed logins for the account or from the client; try again
+    /// after this many seconds.
+    #[error("too many attempts")]
+    TooManyAttempts { retry_after_secs: u64 },
 }
 
 impl From<StoreError> for Error {

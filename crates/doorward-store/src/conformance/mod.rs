@@ -32,6 +32,7 @@ mod audit;
 mod keys;
 mod refresh;
 mod sessions;
+mod throttle;
 mod transfer;
 mod users;
 
@@ -39,6 +40,7 @@ pub use audit::*;
 pub use keys::*;
 pub use refresh::*;
 pub use sessions::*;
+pub use throttle::*;
 pub use transfer::*;
 pub use users::*;
 
@@ -118,6 +120,15 @@ macro_rules! conformance_tests {
             row_counts_see_every_table,
             export_pages_cover_every_row_once_in_key_order,
             import_batch_is_all_or_nothing,
+            // Login throttling (issue 4)
+            failures_count_per_key_and_block_at_the_threshold,
+            stale_counts_start_over,
+            a_block_never_moves_earlier,
+            a_failed_audit_write_counts_nothing,
+            throttled_is_audited_once_per_block,
+            clear_and_prune_forget_counts,
+            concurrent_failures_from_two_handles_are_all_counted,
+            recent_login_ips_are_distinct_newest_first,
         );
         // Cases that need two fresh databases. Keep these few: a fixture may
         // bound how many databases exist at once (the PostgreSQL one allows
