@@ -248,11 +248,19 @@ impl Accounts {
     ) -> Result<(UserRecord, TokenPair)> {
         let (field, normalised, user) = match id {
             LoginId::Email(e) => match Email::parse(e) {
-                Ok(e) => ("email", e.as_str().to_owned(), self.store.user_by_email(e.as_str()).await?),
+                Ok(e) => (
+                    "email",
+                    e.as_str().to_owned(),
+                    self.store.user_by_email(e.as_str()).await?,
+                ),
                 Err(_) => ("email", e.trim().to_lowercase(), None),
             },
             LoginId::Username(u) => match Username::parse(u) {
-                Ok(u) => ("username", u.as_str().to_owned(), self.store.user_by_username(u.as_str()).await?),
+                Ok(u) => (
+                    "username",
+                    u.as_str().to_owned(),
+                    self.store.user_by_username(u.as_str()).await?,
+                ),
                 Err(_) => ("username", u.trim().to_lowercase(), None),
             },
         };

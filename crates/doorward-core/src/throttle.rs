@@ -241,10 +241,7 @@ mod tests {
             .collect();
         assert_eq!(secs, [30, 60, 120, 240, 480, 900, 900, 900]);
         assert_eq!(p.block_for(KeyKind::Ip, 49), None);
-        assert_eq!(
-            p.block_for(KeyKind::Ip, 50),
-            Some(Duration::seconds(30))
-        );
+        assert_eq!(p.block_for(KeyKind::Ip, 50), Some(Duration::seconds(30)));
         // Huge counts neither overflow nor exceed the window.
         assert_eq!(
             p.block_for(KeyKind::Ip, u32::MAX),
@@ -293,10 +290,7 @@ mod tests {
         let r = p.refusal(&records, T0 + Duration::seconds(39)).unwrap();
         assert_eq!((r.keys.len(), r.retry_after_secs), (1, 1));
         assert_eq!(p.refusal(&records, T0 + Duration::seconds(40)), None);
-        assert_eq!(
-            retry_after_secs(T0 + Duration::milliseconds(1001), T0),
-            2
-        );
+        assert_eq!(retry_after_secs(T0 + Duration::milliseconds(1001), T0), 2);
         assert_eq!(retry_after_secs(T0 + Duration::milliseconds(1), T0), 1);
         assert_eq!(retry_after_secs(T0, T0 + Duration::SECOND), 1);
     }

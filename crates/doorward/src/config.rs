@@ -612,7 +612,11 @@ mod tests {
         assert!(s.encryption_key.is_none());
         assert_eq!(s.throttle, ThrottlePolicy::default());
         assert_eq!(
-            (s.throttle.account_failures, s.throttle.ip_failures, s.throttle.window),
+            (
+                s.throttle.account_failures,
+                s.throttle.ip_failures,
+                s.throttle.window
+            ),
             (5, 50, time::Duration::minutes(15))
         );
     }
@@ -629,13 +633,25 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            (s.throttle.account_failures, s.throttle.ip_failures, s.throttle.window),
+            (
+                s.throttle.account_failures,
+                s.throttle.ip_failures,
+                s.throttle.window
+            ),
             (3, 7, time::Duration::seconds(2))
         );
         for (var, value, key) in [
-            ("DOORWARD_THROTTLE_ACCOUNT_FAILURES", "0", "throttle.account_failures"),
+            (
+                "DOORWARD_THROTTLE_ACCOUNT_FAILURES",
+                "0",
+                "throttle.account_failures",
+            ),
             ("DOORWARD_THROTTLE_IP_FAILURES", "0", "throttle.ip_failures"),
-            ("DOORWARD_THROTTLE_IP_FAILURES", "-1", "throttle.ip_failures"),
+            (
+                "DOORWARD_THROTTLE_IP_FAILURES",
+                "-1",
+                "throttle.ip_failures",
+            ),
             ("DOORWARD_THROTTLE_WINDOW", "0s", "throttle.window"),
             ("DOORWARD_THROTTLE_WINDOW", "soon", "throttle.window"),
         ] {

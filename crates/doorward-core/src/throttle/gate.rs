@@ -67,7 +67,9 @@ impl Accounts {
                 return Ok(gate);
             }
         }
-        Err(self.refuse(&refusal, only_account, user_id, client, now).await)
+        Err(self
+            .refuse(&refusal, only_account, user_id, client, now)
+            .await)
     }
 
     async fn known_network(&self, user_id: Uuid, ip: IpAddr, now: OffsetDateTime) -> Result<bool> {
@@ -97,7 +99,11 @@ impl Accounts {
             "failure: too many failed logins from this address"
         };
         let event = audit::event(AuditKind::Throttled, now, client, user_id, None, outcome);
-        match self.store.record_throttled(&refusal.keys, now, &event).await {
+        match self
+            .store
+            .record_throttled(&refusal.keys, now, &event)
+            .await
+        {
             Ok(_) => Error::TooManyAttempts {
                 retry_after_secs: refusal.retry_after_secs,
             },

@@ -64,8 +64,14 @@ pub async fn failures_count_per_key_and_block_at_the_threshold(fx: &Fixture) {
     let [account, ip] = [&keys[0], &keys[1]];
     assert!(store.throttle_state(&keys).await.unwrap().is_empty());
 
-    assert_eq!(counts(&fail(&*store, &keys, at(0)).await), [(1, None), (1, None)]);
-    assert_eq!(counts(&fail(&*store, &keys, at(1)).await), [(2, None), (2, None)]);
+    assert_eq!(
+        counts(&fail(&*store, &keys, at(0)).await),
+        [(1, None), (1, None)]
+    );
+    assert_eq!(
+        counts(&fail(&*store, &keys, at(1)).await),
+        [(2, None), (2, None)]
+    );
     // The third reaches the account's threshold: 2 s, then doubling.
     assert_eq!(
         counts(&fail(&*store, &keys, at(2)).await),
@@ -124,7 +130,10 @@ pub async fn stale_counts_start_over(fx: &Fixture) {
     let blocked = fail(&*store, &keys, at(62)).await;
     assert_eq!(blocked[0].blocked_until, Some(at(64)));
     let later = fail(&*store, &keys, at(123)).await; // 64 + 60 > 123
-    assert_eq!((later[0].failures, later[0].blocked_until), (4, Some(at(127))));
+    assert_eq!(
+        (later[0].failures, later[0].blocked_until),
+        (4, Some(at(127)))
+    );
     let fresh = fail(&*store, &keys, at(187)).await; // 127 + 60 <= 187
     assert_eq!(counts(&fresh), [(1, None), (1, None)]);
     assert_eq!(fresh[0].window_start, at(187));
@@ -166,17 +175,35 @@ pub async fn throttled_is_audited_once_per_block(fx: &Fixture) {
     let refused = |t| event(AuditKind::Throttled, at(t), None, None);
     fail(&*store, &keys, at(0)).await;
     // Not blocked: nothing to audit.
-    assert!(!store.record_throttled(&names, at(0), &refused(0)).await.unwrap());
+    assert!(!store
+        .record_throttled(&names, at(0), &refused(0))
+        .await
+        .unwrap());
     fail(&*store, &keys, at(1)).await;
     fail(&*store, &keys, at(2)).await; // blocked until at(4)
-    assert!(store.record_throttled(&names, at(2), &refused(2)).await.unwrap());
-    assert!(!store.record_throttled(&names, at(3), &refused(3)).await.unwrap());
+    assert!(store
+        .record_throttled(&names, at(2), &refused(2))
+        .await
+        .unwrap());
+    assert!(!store
+        .record_throttled(&names, at(3), &refused(3))
+        .await
+        .unwrap());
     // A block that has passed is not audited.
-    assert!(!store.record_throttled(&names, at(4), &refused(4)).await.unwrap());
+    assert!(!store
+        .record_throttled(&names, at(4), &refused(4))
+        .await
+        .unwrap());
     // A new block is.
     fail(&*store, &keys, at(5)).await; // blocked until at(9)
-    assert!(store.record_throttled(&names, at(5), &refused(5)).await.unwrap());
-    assert!(!store.record_throttled(&names, at(6), &refused(6)).await.unwrap());
+    assert!(store
+        .record_throttled(&names, at(5), &refused(5))
+        .await
+        .unwrap());
+    assert!(!store
+        .record_throttled(&names, at(6), &refused(6))
+        .await
+        .unwrap());
     // Unknown keys change nothing.
     assert!(!store
         .record_throttled(&["ip:192.0.2.1".to_owned()], at(6), &refused(6))
@@ -211,7 +238,10 @@ pub async fn clear_and_prune_forget_counts(fx: &Fixture) {
     // Stale at `stale_before`: COALESCE(blocked_until, window_start) <= it.
     let p = policy();
     assert_eq!(store.prune_throttle(at(-1)).await.unwrap(), 0);
-    assert_eq!(store.prune_throttle(p.stale_before(at(63))).await.unwrap(), 2);
+    assert_eq!(
+        store.prune_throttle(p.stale_before(at(63))).await.unwrap(),
+        2
+    );
     assert!(store.throttle_state(&keys).await.unwrap().is_empty());
     assert_eq!(store.throttle_state(&late).await.unwrap().len(), 1);
     assert_eq!(store.prune_throttle(at(30)).await.unwrap(), 1);
@@ -277,7 +307,12 @@ pub async fn recent_login_ips_are_distinct_newest_first(fx: &Fixture) {
     }
     let ips = |since, limit| {
         let store = store.clone();
-        async move { store.recent_login_ips(u.id, at(since), limit).await.unwrap() }
+        async move {
+            store
+                .recent_login_ips(u.id, at(since), limit)
+                .await
+                .unwrap()
+        }
     };
     assert_eq!(
         ips(0, 10).await,

@@ -363,8 +363,14 @@ mod tests {
         let ip = |pairs: &[(&str, &str)]| client_ip(Some(proxy), &headers(pairs), &trusted);
         let some = |s: &str| Some(s.parse::<IpAddr>().unwrap());
         // A proxy that did not know its client: what is left of it is not believed.
-        assert_eq!(ip(&[("forwarded", "for=6.6.6.6, for=unknown")]), Some(proxy));
-        assert_eq!(ip(&[("x-forwarded-for", "6.6.6.6, _hidden, 10.0.0.9")]), Some(proxy));
+        assert_eq!(
+            ip(&[("forwarded", "for=6.6.6.6, for=unknown")]),
+            Some(proxy)
+        );
+        assert_eq!(
+            ip(&[("x-forwarded-for", "6.6.6.6, _hidden, 10.0.0.9")]),
+            Some(proxy)
+        );
         // A forged Forwarded passed through by a proxy that appends X-Forwarded-For.
         assert_eq!(
             ip(&[("forwarded", "for=6.6.6.6"), ("x-forwarded-for", "1.2.3.4")]),
@@ -377,11 +383,17 @@ mod tests {
         );
         // Several header lines are one list; ports are dropped.
         assert_eq!(
-            ip(&[("x-forwarded-for", "6.6.6.6"), ("x-forwarded-for", "1.2.3.4:5555, 10.0.0.3")]),
+            ip(&[
+                ("x-forwarded-for", "6.6.6.6"),
+                ("x-forwarded-for", "1.2.3.4:5555, 10.0.0.3")
+            ]),
             some("1.2.3.4")
         );
         // Every hop trusted: the left-most is the client.
-        assert_eq!(ip(&[("x-forwarded-for", "10.1.1.1, 10.0.0.3")]), some("10.1.1.1"));
+        assert_eq!(
+            ip(&[("x-forwarded-for", "10.1.1.1, 10.0.0.3")]),
+            some("10.1.1.1")
+        );
         // IPv4-mapped addresses are IPv4, for the peer and the entries.
         assert_eq!(
             client_ip(
