@@ -16,6 +16,7 @@ use crate::store::{
     NewSession, RefreshDecision, RefreshOutcome, RevokeScope, SessionRecord, Store, StoreError,
     UserRecord,
 };
+use crate::throttle::{ThrottleKey, ThrottlePolicy};
 use crate::tokens::{self, Issuer, RefreshToken, TokenPair};
 use crate::types::{Email, FieldError, Password, Username};
 
@@ -74,6 +75,8 @@ pub struct Accounts {
     pub mailer: Arc<dyn Mailer>,
     /// `auth.require_email_verification`: no tokens until the address is verified.
     pub require_email_verification: bool,
+    /// Failed-login throttling (`throttle.*`).
+    pub throttle: ThrottlePolicy,
 }
 
 fn collect<T>(r: std::result::Result<T, FieldError>, errors: &mut Vec<FieldError>) -> Option<T> {
@@ -272,6 +275,8 @@ impl Accounts {
 
     /// Check a password and start a session. Unknown user and wrong password
     /// are one outcome, and cost the same (the hasher verifies a dummy hash).
+    /// Throttled (see `throttle`) before the password is verified: an unknown
+    /// identifier is counted under its own key exactly like an account.
     #[tracing::instrument(skip_all)]
     pub async fn login(
         &self,
@@ -280,16 +285,31 @@ impl Accounts {
         client: &ClientInfo,
         now: OffsetDateTime,
     ) -> Result<(UserRecord, TokenPair)> {
-        let user = match id {
+        let (field, normalised, user) = match id {
             LoginId::Email(e) => match Email::parse(e) {
-                Ok(e) => self.store.user_by_email(e.as_str()).await?,
-                Err(_) => None,
+                Ok(e) => (
+                    "email",
+                    e.as_str().to_owned(),
+                    self.store.user_by_email(e.as_str()).await?,
+                ),
+                Err(_) => ("email", e.trim().to_lowercase(), None),
             },
             LoginId::Username(u) => match Username::parse(u) {
-                Ok(u) => self.store.user_by_username(u.as_str()).await?,
-                Err(_) => None,
+                Ok(u) => (
+                    "username",
+                    u.as_str().to_owned(),
+                    self.store.user_by_username(u.as_str()).await?,
+                ),
+                Err(_) => ("username", u.trim().to_lowercase(), None),
             },
         };
+        let key = match &user {
+            Some(u) => ThrottleKey::account(u.id),
+            None => ThrottleKey::identifier(field, &normalised),
+        };
+        let gate = self
+            .throttle_gate(key, user.as_ref().map(|u| u.id), client, now)
+            .await?;
         // An impossible password still costs one verification.
         let password = Password::for_login(password).unwrap_or_else(Password::placeholder);
         let verified = self
@@ -300,18 +320,7 @@ impl Accounts {
             Some(u) if verified.ok => u,
             other => {
                 let user_id = other.map(|u| u.id);
-                let event = audit::event(
-                    AuditKind::LoginFailed,
-                    now,
-                    client,
-                    user_id,
-                    None,
-                    "failure: invalid credentials",
-                );
-                self.store.record_event(&event).await?;
-                metrics::counter!("doorward_logins_total", "outcome" => "invalid_credentials")
-                    .increment(1);
-                return Err(Error::InvalidCredentials);
+                return Err(self.throttle_failure(&gate, user_id, client, now).await);
             }
         };
         if user.disabled {
@@ -354,6 +363,7 @@ impl Accounts {
             "success",
         );
         self.store.start_session(&session, &event).await?;
+        self.throttle_success(&gate).await;
         metrics::counter!("doorward_logins_total", "outcome" => "success").increment(1);
         let pair = self.issuer.pair(&user, session.id, refresh, now)?;
         Ok((user, pair))

@@ -52,6 +52,11 @@ pub enum Error {
     /// An administrator tried to disable, delete or demote their own account.
     #[error("cannot change own account")]
     OwnAccount,
+    // Login throttling (issue 4)
+    /// Too many failed logins for the account or from the client; try again
+    /// after this many seconds.
+    #[error("too many attempts")]
+    TooManyAttempts { retry_after_secs: u64 },
 }
 
 impl From<StoreError> for Error {

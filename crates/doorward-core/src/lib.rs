@@ -16,6 +16,7 @@ pub mod mail;
 pub mod passwords;
 pub mod sessions;
 pub mod store;
+pub mod throttle;
 pub mod tokens;
 pub mod transfer;
 pub mod types;

@@ -301,6 +301,11 @@ impl Accounts {
             .await?
             .ok_or(Error::InvalidOrExpiredToken)?;
         self.revocations.revoked(&revoked, now);
+        // The owner proved control of the mailbox: an attacker's failed
+        // guesses no longer hold the account back.
+        if let Err(e) = self.clear_login_throttle(user.id).await {
+            tracing::warn!(user_id = %user.id, error = %e, "login throttle not cleared after reset");
+        }
         self.mail(&user.email, MailKind::PasswordReset);
         Ok(())
     }

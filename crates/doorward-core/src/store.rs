@@ -477,4 +477,57 @@ pub trait Store: Send + Sync + 'static {
         after: u64,
         limit: u32,
     ) -> Result<Vec<crate::audit_chain::ChainedEvent>, StoreError>;
+
+    // Login throttling (issue 4): see `throttle` for the model. Keys are
+    // `ThrottleKey::as_str` strings; state shared by every instance.
+
+    /// The stored state of those of `keys` that have one (absent: no failures).
+    async fn throttle_state(
+        &self,
+        keys: &[crate::throttle::ThrottleKey],
+    ) -> Result<Vec<crate::throttle::ThrottleRecord>, StoreError>;
+
+    /// Counts one failed login against every key and writes `audit` (the
+    /// `login_failed` row), in one transaction. Per key, atomically even
+    /// against other instances: a record stale at `now`
+    /// (`policy.stale_before`) starts a new count at 1 from `now`, else the
+    /// count goes up by one; then, when `policy.blocked_until` says so for the
+    /// new count, `blocked_until` moves to that time (never earlier).
+    /// Returns the keys' new state, in the order of `keys`.
+    async fn record_login_failure(
+        &self,
+        keys: &[crate::throttle::ThrottleKey],
+        policy: &crate::throttle::ThrottlePolicy,
+        now: OffsetDateTime,
+        audit: &AuditEvent,
+    ) -> Result<Vec<crate::throttle::ThrottleRecord>, StoreError>;
+
+    /// Writes `audit` (a `throttled` row) unless every one of `keys` that is
+    /// blocked at `now` has had one for its current block already; returns
+    /// whether it was written. Bounds the audit log under a flood of refused
+    /// attempts to one row per key per block.
+    async fn record_throttled(
+        &self,
+        keys: &[String],
+        now: OffsetDateTime,
+        audit: &AuditEvent,
+    ) -> Result<bool, StoreError>;
+
+    /// Forgets a key's failures (successful login, password reset).
+    async fn clear_throttle(&self, key: &str) -> Result<(), StoreError>;
+
+    /// Deletes the records stale at `stale_before` (see `record_login_failure`);
+    /// returns how many.
+    async fn prune_throttle(&self, stale_before: OffsetDateTime) -> Result<u64, StoreError>;
+
+    /// Distinct client IPs (as stored at session start) of `user_id`'s
+    /// sessions last used at or after `since`, revoked ones included, most
+    /// recently used first, at most `limit`: the networks the account's
+    /// owner is known to log in from.
+    async fn recent_login_ips(
+        &self,
+        user_id: Uuid,
+        since: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError>;
 }

@@ -153,6 +153,7 @@ pub async fn build_with_store(
         revocations: revocations.clone(),
         mailer: Arc::new(doorward_core::mail::NoMailer),
         require_email_verification: settings.require_email_verification,
+        throttle: settings.throttle,
     });
     Ok(AppState {
         accounts,
@@ -312,7 +313,7 @@ const REVOCATION_POLL_WINDOW: time::Duration = time::Duration::seconds(30);
 
 /// Background upkeep: revocations by other instances (every 500 ms, so they
 /// take effect here within a second), key reloads (every 2 s), pruning the
-/// revocation set and metrics upkeep (every 30 s). A database outage is
+/// revocation set, stale login throttle counts and metrics upkeep (every 30 s). A database outage is
 /// logged when it starts and when it ends, and the loop carries on: after it,
 /// the revocation poll looks back to its last success, so a revocation made
 /// by another instance meanwhile is not missed. Ends with the returned
@@ -355,6 +356,13 @@ pub fn spawn_background(state: AppState) -> tokio::task::JoinHandle<()> {
                         tracing::debug!(pruned, "pruned expired revocations");
                     }
                     state.metrics.run_upkeep();
+                    // Login throttling (issue 4): counts whose window has passed.
+                    let stale_before = state.accounts.throttle.stale_before(state.clock.now());
+                    match state.accounts.store.prune_throttle(stale_before).await {
+                        Ok(pruned) if pruned > 0 => tracing::debug!(pruned, "pruned stale login throttle counts"),
+                        Ok(_) => {}
+                        Err(e) => outage.failed("pruning login throttle counts", &anyhow::Error::new(e)),
+                    }
                 }
             }
         }

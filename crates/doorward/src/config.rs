@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine;
 use doorward_core::passwords::{HashParams, HashPool};
+use doorward_core::throttle::ThrottlePolicy;
 use figment::providers::{Format, Serialized, Toml};
 use figment::Figment;
 use ipnet::IpNet;
@@ -127,17 +128,17 @@ pub const KEYS: &[KeyDoc] = &[
     KeyDoc {
         key: "throttle.account_failures",
         default: "5",
-        doc: "failed logins per account per window (not yet used)",
+        doc: "failed logins of one account within the window before it is throttled (429)",
     },
     KeyDoc {
         key: "throttle.ip_failures",
         default: "50",
-        doc: "failed logins per IP per window (not yet used)",
+        doc: "failed logins from one client IP (IPv6: /64) within the window before it is throttled",
     },
     KeyDoc {
         key: "throttle.window",
         default: "15m",
-        doc: "throttle window (not yet used)",
+        doc: "how long failures count; also the longest a throttle lasts",
     },
     KeyDoc {
         key: "web.allowed_return_origins",
@@ -298,6 +299,8 @@ pub struct Settings {
     pub request_timeout: std::time::Duration,
     /// `auth.require_email_verification`: no tokens until the address is verified.
     pub require_email_verification: bool,
+    /// `throttle.*`: failed-login throttling (issue 4).
+    pub throttle: ThrottlePolicy,
 }
 
 /// A configuration problem, naming the key.
@@ -460,7 +463,7 @@ impl Settings {
                     })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let _ = duration("throttle.window", f.throttle.window.as_deref(), "15m")?;
+        let throttle = throttle_policy(&f.throttle)?;
         let request_timeout = duration(
             "http.request_timeout",
             f.http.request_timeout.as_deref(),
@@ -488,6 +491,7 @@ impl Settings {
                 .try_into()
                 .unwrap_or(std::time::Duration::from_secs(30)),
             require_email_verification: f.auth.require_email_verification.unwrap_or(false),
+            throttle,
         })
     }
 
@@ -521,6 +525,31 @@ fn duration(key: &str, value: Option<&str>, default: &str) -> Result<time::Durat
         ))
     })?;
     time::Duration::try_from(d).map_err(|_| ConfigError(format!("{key}: `{raw}` is too long")))
+}
+
+/// `throttle.*` (issue 4): thresholds of at least 1, a window longer than 0.
+fn throttle_policy(t: &ThrottleSection) -> Result<ThrottlePolicy, ConfigError> {
+    let defaults = ThrottlePolicy::default();
+    let failures = |key: &str, value: Option<u32>, default: u32| match value.unwrap_or(default) {
+        0 => Err(ConfigError(format!("{key}: must be at least 1"))),
+        n => Ok(n),
+    };
+    let window = duration("throttle.window", t.window.as_deref(), "15m")?;
+    if window <= time::Duration::ZERO {
+        return Err(ConfigError(
+            "throttle.window: must be longer than 0s".into(),
+        ));
+    }
+    Ok(ThrottlePolicy {
+        account_failures: failures(
+            "throttle.account_failures",
+            t.account_failures,
+            defaults.account_failures,
+        )?,
+        ip_failures: failures("throttle.ip_failures", t.ip_failures, defaults.ip_failures)?,
+        window,
+        known_ip_for: defaults.known_ip_for,
+    })
 }
 
 fn decode_key(b64: &str) -> Result<[u8; 32], ConfigError> {
@@ -584,6 +613,56 @@ mod tests {
         assert_eq!(s.refresh_grace, time::Duration::seconds(10));
         assert_eq!(s.hash, HashParams::default());
         assert!(s.encryption_key.is_none());
+        assert_eq!(s.throttle, ThrottlePolicy::default());
+        assert_eq!(
+            (
+                s.throttle.account_failures,
+                s.throttle.ip_failures,
+                s.throttle.window
+            ),
+            (5, 50, time::Duration::minutes(15))
+        );
+    }
+
+    #[test]
+    fn throttle_settings_load_and_are_checked() {
+        let s = Settings::load(
+            &Overrides::default(),
+            &env(&[
+                ("DOORWARD_THROTTLE_ACCOUNT_FAILURES", "3"),
+                ("DOORWARD_THROTTLE_IP_FAILURES", "7"),
+                ("DOORWARD_THROTTLE_WINDOW", "2s"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                s.throttle.account_failures,
+                s.throttle.ip_failures,
+                s.throttle.window
+            ),
+            (3, 7, time::Duration::seconds(2))
+        );
+        for (var, value, key) in [
+            (
+                "DOORWARD_THROTTLE_ACCOUNT_FAILURES",
+                "0",
+                "throttle.account_failures",
+            ),
+            ("DOORWARD_THROTTLE_IP_FAILURES", "0", "throttle.ip_failures"),
+            (
+                "DOORWARD_THROTTLE_IP_FAILURES",
+                "-1",
+                "throttle.ip_failures",
+            ),
+            ("DOORWARD_THROTTLE_WINDOW", "0s", "throttle.window"),
+            ("DOORWARD_THROTTLE_WINDOW", "soon", "throttle.window"),
+        ] {
+            let e = Settings::load(&Overrides::default(), &env(&[(var, value)]))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(key), "{var}={value}: {e}");
+        }
     }
 
     #[test]

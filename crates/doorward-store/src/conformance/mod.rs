@@ -35,6 +35,7 @@ mod keys;
 mod lifecycle;
 mod refresh;
 mod sessions;
+mod throttle;
 mod transfer;
 mod users;
 
@@ -45,6 +46,7 @@ pub use keys::*;
 pub use lifecycle::*;
 pub use refresh::*;
 pub use sessions::*;
+pub use throttle::*;
 pub use transfer::*;
 pub use users::*;
 
@@ -137,6 +139,15 @@ macro_rules! conformance_tests {
             every_write_appends_one_link_in_commit_order,
             concurrent_appends_keep_the_chain_intact,
             audit_page_filters_and_pages_newest_first,
+            // Login throttling (issue 4)
+            failures_count_per_key_and_block_at_the_threshold,
+            stale_counts_start_over,
+            a_block_never_moves_earlier,
+            a_failed_audit_write_counts_nothing,
+            throttled_is_audited_once_per_block,
+            clear_and_prune_forget_counts,
+            concurrent_failures_from_two_handles_are_all_counted,
+            recent_login_ips_are_distinct_newest_first,
         );
         // Cases that need two fresh databases. Keep these few: a fixture may
         // bound how many databases exist at once (the PostgreSQL one allows

@@ -18,6 +18,7 @@ mod keys;
 mod lifecycle;
 mod rows;
 mod sessions;
+mod throttle;
 mod transfer;
 mod users;
 
@@ -567,6 +568,77 @@ impl Store for SqliteStore {
 
     async fn audit_chain(&self, after: u64, limit: u32) -> Result<Vec<ChainedEvent>, StoreError> {
         audit::links(&self.reader, after, limit).await
+    }
+
+    // Login throttling (issue 4)
+
+    async fn throttle_state(
+        &self,
+        keys: &[doorward_core::throttle::ThrottleKey],
+    ) -> Result<Vec<doorward_core::throttle::ThrottleRecord>, StoreError> {
+        throttle::state(&self.reader, keys).await
+    }
+
+    async fn record_login_failure(
+        &self,
+        keys: &[doorward_core::throttle::ThrottleKey],
+        policy: &doorward_core::throttle::ThrottlePolicy,
+        now: OffsetDateTime,
+        audit: &AuditEvent,
+    ) -> Result<Vec<doorward_core::throttle::ThrottleRecord>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let mut records = Vec::with_capacity(keys.len());
+        for key in keys {
+            let mut record =
+                throttle::count_failure(&mut tx, key.as_str(), now, policy.stale_before(now))
+                    .await?;
+            if let Some(until) = policy.blocked_until(key.kind(), record.failures, now) {
+                record = throttle::block(&mut tx, key.as_str(), until).await?;
+            }
+            records.push(record);
+        }
+        let appended = audit::insert(&mut tx, audit).await?;
+        tx.commit().await.map_err(db_error)?;
+        appended.committed();
+        Ok(records)
+    }
+
+    async fn record_throttled(
+        &self,
+        keys: &[String],
+        now: OffsetDateTime,
+        audit: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let mut fresh = false;
+        for key in keys {
+            fresh |= throttle::note_audited(&mut tx, key, now).await?;
+        }
+        let appended = if fresh {
+            audit::insert(&mut tx, audit).await?
+        } else {
+            Default::default()
+        };
+        tx.commit().await.map_err(db_error)?;
+        appended.committed();
+        Ok(fresh)
+    }
+
+    async fn clear_throttle(&self, key: &str) -> Result<(), StoreError> {
+        throttle::clear(&self.writer, key).await
+    }
+
+    async fn prune_throttle(&self, stale_before: OffsetDateTime) -> Result<u64, StoreError> {
+        throttle::prune(&self.writer, stale_before).await
+    }
+
+    async fn recent_login_ips(
+        &self,
+        user_id: Uuid,
+        since: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError> {
+        throttle::recent_login_ips(&self.reader, user_id, since, limit).await
     }
 }
 

@@ -179,52 +179,81 @@ pub struct Client(pub ClientInfo);
 /// The client IP (CONTRACT "Abuse protection"): the socket peer, unless the
 /// peer is a trusted proxy; then the right-most address in
 /// `X-Forwarded-For` / `Forwarded` that is not itself a trusted proxy.
+///
+/// Proxies append on the right, so everything left of the first untrusted
+/// address is the client's own say. Where the forwarded headers cannot be
+/// read safely the answer is the peer (the proxy), never an address a client
+/// could have chosen: an entry that is not an address (`for=unknown`) stops
+/// the walk, and when both headers are present and disagree (a proxy that
+/// appends to one passes a client's forged other one through) neither is
+/// believed. When every entry is trusted, the left-most is the client.
+/// IPv4-mapped IPv6 addresses count as IPv4.
 pub fn client_ip(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &[IpNet]) -> Option<IpAddr> {
-    let peer = peer?;
+    let peer = peer?.to_canonical();
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|n| n.contains(ip));
     if !is_trusted(&peer) {
         return Some(peer);
     }
-    let mut chain: Vec<IpAddr> = Vec::new();
-    for v in headers.get_all("forwarded") {
-        let Ok(v) = v.to_str() else { continue };
-        for element in v.split(',') {
-            for pair in element.split(';') {
-                let Some((k, val)) = pair.trim().split_once('=') else {
-                    continue;
-                };
-                if k.trim().eq_ignore_ascii_case("for") {
-                    if let Some(ip) = parse_forwarded_for(val.trim()) {
-                        chain.push(ip);
-                    }
-                }
-            }
-        }
-    }
-    if chain.is_empty() {
-        for v in headers.get_all("x-forwarded-for") {
-            let Ok(v) = v.to_str() else { continue };
-            chain.extend(v.split(',').filter_map(|s| s.trim().parse::<IpAddr>().ok()));
-        }
-    }
-    Some(
-        chain
-            .into_iter()
-            .rev()
-            .find(|ip| !is_trusted(ip))
-            .unwrap_or(peer),
-    )
+    let forwarded: Vec<Option<IpAddr>> = header_values(headers, "forwarded")
+        .flat_map(|v| v.split(','))
+        .filter_map(|element| {
+            element.split(';').find_map(|pair| {
+                let (k, val) = pair.trim().split_once('=')?;
+                k.trim()
+                    .eq_ignore_ascii_case("for")
+                    .then(|| parse_forwarded_for(val.trim()))
+            })
+        })
+        .collect();
+    let x_forwarded: Vec<Option<IpAddr>> = header_values(headers, "x-forwarded-for")
+        .flat_map(|v| v.split(','))
+        .map(|entry| parse_forwarded_for(entry.trim()))
+        .collect();
+    let mut origins = [forwarded, x_forwarded]
+        .into_iter()
+        .filter(|chain| !chain.is_empty())
+        .map(|chain| origin(&chain, &is_trusted));
+    let Some(first) = origins.next() else {
+        return Some(peer);
+    };
+    let agreed = origins.all(|other| other == first);
+    Some(first.filter(|_| agreed).unwrap_or(peer))
 }
 
-/// `for=192.0.2.1`, `for="[2001:db8::1]:4711"`, `for="192.0.2.1:80"`.
+/// Every value of a header that is text; a value that is not is taken as
+/// one unreadable entry.
+fn header_values<'h>(headers: &'h HeaderMap, name: &str) -> impl Iterator<Item = &'h str> {
+    headers
+        .get_all(name)
+        .into_iter()
+        .map(|v| v.to_str().unwrap_or("unknown"))
+}
+
+/// The client by one header's chain (left to right, `None` for an entry that
+/// is not an address): see `client_ip`.
+fn origin(chain: &[Option<IpAddr>], is_trusted: &impl Fn(&IpAddr) -> bool) -> Option<IpAddr> {
+    for entry in chain.iter().rev() {
+        match entry {
+            Some(ip) if is_trusted(ip) => continue,
+            Some(ip) => return Some(*ip),
+            None => return None,
+        }
+    }
+    chain.first().copied().flatten()
+}
+
+/// `for=192.0.2.1`, `for="[2001:db8::1]:4711"`, `for="192.0.2.1:80"`, and
+/// the same bare in `X-Forwarded-For`.
 fn parse_forwarded_for(v: &str) -> Option<IpAddr> {
     let v = v.trim_matches('"');
-    if let Some(rest) = v.strip_prefix('[') {
-        return rest.split(']').next()?.parse().ok();
-    }
-    v.parse()
-        .ok()
-        .or_else(|| v.parse::<SocketAddr>().ok().map(|s| s.ip()))
+    let ip = if let Some(rest) = v.strip_prefix('[') {
+        rest.split(']').next()?.parse().ok()
+    } else {
+        v.parse()
+            .ok()
+            .or_else(|| v.parse::<SocketAddr>().ok().map(|s| s.ip()))
+    };
+    ip.map(|ip: IpAddr| ip.to_canonical())
 }
 
 impl FromRequestParts<AppState> for Client {
@@ -324,6 +353,55 @@ mod tests {
                 &trusted
             ),
             Some("10.0.0.1".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn unreadable_or_conflicting_forwarding_falls_back_to_the_proxy() {
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let proxy: IpAddr = "10.0.0.1".parse().unwrap();
+        let ip = |pairs: &[(&str, &str)]| client_ip(Some(proxy), &headers(pairs), &trusted);
+        let some = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+        // A proxy that did not know its client: what is left of it is not believed.
+        assert_eq!(
+            ip(&[("forwarded", "for=6.6.6.6, for=unknown")]),
+            Some(proxy)
+        );
+        assert_eq!(
+            ip(&[("x-forwarded-for", "6.6.6.6, _hidden, 10.0.0.9")]),
+            Some(proxy)
+        );
+        // A forged Forwarded passed through by a proxy that appends X-Forwarded-For.
+        assert_eq!(
+            ip(&[("forwarded", "for=6.6.6.6"), ("x-forwarded-for", "1.2.3.4")]),
+            Some(proxy)
+        );
+        // Both written by the proxies, agreeing.
+        assert_eq!(
+            ip(&[("forwarded", "for=1.2.3.4"), ("x-forwarded-for", "1.2.3.4")]),
+            some("1.2.3.4")
+        );
+        // Several header lines are one list; ports are dropped.
+        assert_eq!(
+            ip(&[
+                ("x-forwarded-for", "6.6.6.6"),
+                ("x-forwarded-for", "1.2.3.4:5555, 10.0.0.3")
+            ]),
+            some("1.2.3.4")
+        );
+        // Every hop trusted: the left-most is the client.
+        assert_eq!(
+            ip(&[("x-forwarded-for", "10.1.1.1, 10.0.0.3")]),
+            some("10.1.1.1")
+        );
+        // IPv4-mapped addresses are IPv4, for the peer and the entries.
+        assert_eq!(
+            client_ip(
+                Some("::ffff:10.0.0.1".parse().unwrap()),
+                &headers(&[("x-forwarded-for", "::ffff:1.2.3.4")]),
+                &trusted
+            ),
+            some("1.2.3.4")
         );
     }
 

@@ -157,6 +157,13 @@ impl From<Error> for Problem {
                 "own_account",
                 "Administrators cannot disable, delete or remove the admin role from their own account.",
             ),
+            // Login throttling (issue 4)
+            Error::TooManyAttempts { retry_after_secs } => Problem::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_attempts",
+                "Too many failed logins; try again after the time in Retry-After.",
+            )
+            .retry_after(retry_after_secs),
         }
     }
 }
@@ -213,6 +220,16 @@ mod tests {
             "{body}"
         );
         assert_eq!(p.status, 500);
+    }
+
+    #[test]
+    fn too_many_attempts_is_429_with_retry_after() {
+        let res = Problem::from(Error::TooManyAttempts {
+            retry_after_secs: 30,
+        })
+        .into_response();
+        assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(res.headers()[header::RETRY_AFTER], "30");
     }
 
     #[test]

@@ -26,4 +26,5 @@ mod refresh;
 mod sessions;
 mod signup_login;
 mod signup_validation;
+mod throttle;
 mod tokens;

@@ -1,0 +1,22 @@
+-- Login throttling (issue 4): failed logins counted per key, shared by every
+-- instance on this database. Keys: `acct:<user id>`, `login:<sha256 of an
+-- identifier no account has>`, `ip:<address or IPv6 /64>`. No foreign key:
+-- a count may outlive its account for the rest of its window.
+--
+-- A row is stale once `COALESCE(blocked_until, window_start)` is a full
+-- window in the past: the next failure starts a new count, and the server's
+-- prune task deletes it (hence the index).
+CREATE TABLE login_throttle (
+    key           TEXT        NOT NULL,
+    failures      INTEGER     NOT NULL,
+    -- First failure of the current count.
+    window_start  TIMESTAMPTZ NOT NULL,
+    -- Set when the count reached the threshold; kept after it passed.
+    blocked_until TIMESTAMPTZ,
+    -- The block for which a `throttled` audit row was written already.
+    audited_until TIMESTAMPTZ,
+    CONSTRAINT login_throttle_pkey PRIMARY KEY (key),
+    CONSTRAINT login_throttle_failures_check CHECK (failures >= 1)
+);
+
+CREATE INDEX login_throttle_stale_idx ON login_throttle ((COALESCE(blocked_until, window_start)));
