@@ -54,6 +54,10 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     pub revocations: Arc<GuardRevocations>,
     vault: Arc<KeyVault>,
+    // Mail (issue 4): the core hands messages to `mailer`; `mail_queue` is the
+    // same queue (tests wait on `idle()`, shutdown flushes it).
+    pub mailer: Arc<dyn doorward_core::mail::Mailer>,
+    pub mail_queue: crate::mail::MailHandle,
 }
 
 impl FromRef<AppState> for Guard {
@@ -152,6 +156,8 @@ pub async fn build_with_store(
         issuer,
         revocations: revocations.clone(),
     });
+    // Mail (issue 4): started last, so a failed build leaves no task behind.
+    let mail_queue = crate::mail::start(&settings.mail, &settings.issuer)?;
     Ok(AppState {
         accounts,
         guard,
@@ -160,6 +166,8 @@ pub async fn build_with_store(
         metrics: telemetry::metrics_handle(),
         revocations,
         vault,
+        mailer: Arc::new(mail_queue.clone()),
+        mail_queue,
     })
 }
 
@@ -422,10 +430,13 @@ pub async fn serve_when_ready(
         built = &mut start => built?,
     };
     let background = spawn_background(state.clone());
+    let mail_queue = state.mail_queue.clone();
     // Only this function sets it, once.
     let _ = ready.set(router(state));
     let result = serving.await;
     background.abort();
+    // Mail (issue 4): what is queued gets a few seconds to go out.
+    mail_queue.close(crate::mail::SHUTDOWN_FLUSH).await;
     result.map_err(Into::into)
 }
 
