@@ -54,6 +54,10 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     pub revocations: Arc<GuardRevocations>,
     vault: Arc<KeyVault>,
+    // Mail (issue 4): the core hands messages to `mailer`; `mail_queue` is the
+    // same queue (tests wait on `idle()`, shutdown flushes it).
+    pub mailer: Arc<dyn doorward_core::mail::Mailer>,
+    pub mail_queue: crate::mail::MailHandle,
 }
 
 impl FromRef<AppState> for Guard {
@@ -145,13 +149,16 @@ pub async fn build_with_store(
     let policy =
         tokio::task::spawn_blocking(move || blocklist::standard_policy(breached.as_deref()))
             .await??;
+    // Mail (issue 4): started last, so a failed build leaves no task behind.
+    let mail_queue = crate::mail::start(&settings.mail, &settings.issuer)?;
+    let mailer: Arc<dyn doorward_core::mail::Mailer> = Arc::new(mail_queue.clone());
     let accounts = Arc::new(Accounts {
         store,
         hasher: Arc::new(hasher),
         policy,
         issuer,
         revocations: revocations.clone(),
-        mailer: Arc::new(doorward_core::mail::NoMailer),
+        mailer: mailer.clone(),
         require_email_verification: settings.require_email_verification,
         throttle: settings.throttle,
     });
@@ -163,6 +170,8 @@ pub async fn build_with_store(
         metrics: telemetry::metrics_handle(),
         revocations,
         vault,
+        mailer,
+        mail_queue,
     })
 }
 
@@ -452,10 +461,13 @@ pub async fn serve_when_ready(
         built = &mut start => built?,
     };
     let background = spawn_background(state.clone());
+    let mail_queue = state.mail_queue.clone();
     // Only this function sets it, once.
     let _ = ready.set(router(state));
     let result = serving.await;
     background.abort();
+    // Mail (issue 4): what is queued gets a few seconds to go out.
+    mail_queue.close(crate::mail::SHUTDOWN_FLUSH).await;
     result.map_err(Into::into)
 }
 

@@ -113,17 +113,17 @@ pub const KEYS: &[KeyDoc] = &[
     KeyDoc {
         key: "mail.smtp_url",
         default: "unset",
-        doc: "smtp://[user:pass@]host[:port] or smtps://... (not yet used)",
+        doc: "smtp://[user:pass@]host[:port] (STARTTLS when offered; ?tls=required insists) or smtps://... (TLS); default ports 25 and 465",
     },
     KeyDoc {
         key: "mail.outbox_dir",
         default: "unset",
-        doc: "write mail as .eml files here instead (not yet used)",
+        doc: "write mail as .eml files into this folder instead of SMTP (wins when both are set)",
     },
     KeyDoc {
         key: "mail.from",
         default: "no-reply@<issuer host>",
-        doc: "sender address (not yet used)",
+        doc: "sender address, e.g. \"Example <no-reply@example.com>\"",
     },
     KeyDoc {
         key: "throttle.account_failures",
@@ -301,6 +301,8 @@ pub struct Settings {
     pub require_email_verification: bool,
     /// `throttle.*`: failed-login throttling (issue 4).
     pub throttle: ThrottlePolicy,
+    // Mail (issue 4): `mail.*`, validated (the SMTP password stays out of Debug).
+    pub mail: crate::mail::MailSettings,
 }
 
 /// A configuration problem, naming the key.
@@ -469,6 +471,8 @@ impl Settings {
             f.http.request_timeout.as_deref(),
             "30s",
         )?;
+        // Mail (issue 4).
+        let mail = crate::mail::MailSettings::from_section(&f.mail, &issuer)?;
         Ok(Settings {
             listen,
             database_url,
@@ -492,6 +496,7 @@ impl Settings {
                 .unwrap_or(std::time::Duration::from_secs(30)),
             require_email_verification: f.auth.require_email_verification.unwrap_or(false),
             throttle,
+            mail,
         })
     }
 
@@ -830,5 +835,39 @@ mod tests {
             unknown_env_vars(["DOORWARD_TOKENS_ACESS_TTL".to_string(), "PATH".into()].into_iter()),
             vec!["DOORWARD_TOKENS_ACESS_TTL"]
         );
+    }
+
+    // Mail (issue 4).
+    #[test]
+    fn mail_keys_are_validated_and_the_smtp_password_is_never_shown() {
+        let s = Settings::load(
+            &Overrides::default(),
+            &env(&[(
+                "DOORWARD_MAIL_SMTP_URL",
+                "smtps://u:hunter2@mail.example.com",
+            )]),
+        )
+        .unwrap();
+        let url = s.mail.smtp.as_ref().unwrap();
+        assert_eq!((url.host.as_str(), url.port), ("mail.example.com", 465));
+        assert_eq!(s.mail.from.to_string(), "no-reply@127.0.0.1");
+        assert!(!format!("{s:?}").contains("hunter2"), "{s:?}");
+        for bad in ["http://mail.example.com", "smtp://u:hunter2@"] {
+            let e = Settings::load(
+                &Overrides::default(),
+                &env(&[("DOORWARD_MAIL_SMTP_URL", bad)]),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(e.contains("mail.smtp_url") && e.contains("smtps://"), "{e}");
+            assert!(!e.contains("hunter2"), "{e}");
+        }
+        let e = Settings::load(
+            &Overrides::default(),
+            &env(&[("DOORWARD_MAIL_FROM", "nobody")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("mail.from"), "{e}");
     }
 }
