@@ -11,7 +11,7 @@ use crate::accounts::Accounts;
 use crate::audit::{self, AuditKind, ClientInfo};
 use crate::error::{Error, Result};
 use crate::mail::{MailKind, OutgoingMail};
-use crate::store::{AccountTokenKind, NewAccountToken, TokenUse, UserRecord};
+use crate::store::{AccountTokenKind, MailBudget, NewAccountToken, TokenUse, UserRecord};
 use crate::tokens;
 use crate::types::{Email, FieldError, Password, Username};
 
@@ -32,6 +32,19 @@ fn mail_budget(sent: &[OffsetDateTime], now: OffsetDateTime) -> std::result::Res
     let oldest = sent.first().copied().unwrap_or(now);
     let wait = (oldest + MAIL_WINDOW - now).whole_seconds().max(1);
     Err(u64::try_from(wait).unwrap_or(1))
+}
+
+/// The first instant inside the mail window ending at `now`: a mail sent
+/// exactly `MAIL_WINDOW` ago has left it.
+fn window_start(now: OffsetDateTime) -> OffsetDateTime {
+    now - MAIL_WINDOW + Duration::milliseconds(1)
+}
+
+fn budget(now: OffsetDateTime) -> MailBudget {
+    MailBudget {
+        since: window_start(now),
+        max: MAIL_LIMIT as u32,
+    }
 }
 
 fn ttl(kind: AccountTokenKind) -> Duration {
@@ -58,7 +71,7 @@ impl Accounts {
     ) -> Result<std::result::Result<(), u64>> {
         let sent = self
             .store
-            .account_tokens_since(user_id, kind, now - MAIL_WINDOW)
+            .account_tokens_since(user_id, kind, window_start(now))
             .await?;
         Ok(mail_budget(&sent, now))
     }
@@ -70,9 +83,10 @@ impl Accounts {
         user_id: Uuid,
         kind: AccountTokenKind,
         revoke_sessions: bool,
+        limited: bool,
         audit: Option<&crate::store::AuditEvent>,
         now: OffsetDateTime,
-    ) -> Result<(String, Vec<Uuid>)> {
+    ) -> Result<Option<String>> {
         let (token, hash) = tokens::account_token();
         let record = NewAccountToken {
             hash,
@@ -81,30 +95,39 @@ impl Accounts {
             created_at: now,
             expires_at: now + ttl(kind),
         };
-        let revoked = self
+        let budget = limited.then(|| budget(now));
+        let Some(revoked) = self
             .store
-            .issue_account_token(&record, revoke_sessions, audit)
-            .await?;
+            .issue_account_token(&record, revoke_sessions, budget, audit)
+            .await?
+        else {
+            return Ok(None);
+        };
         self.revocations.revoked(&revoked, now);
-        Ok((token, revoked))
+        Ok(Some(token))
     }
 
     /// Mails a verification link (within the mail budget). Best effort: a
     /// failure is logged, and the user can ask for another mail.
     pub(crate) async fn send_verification(&self, user: &UserRecord, now: OffsetDateTime) {
         let result = async {
-            if self
-                .mail_allowed(user.id, AccountTokenKind::VerifyEmail, now)
+            match self
+                .issue(
+                    user.id,
+                    AccountTokenKind::VerifyEmail,
+                    false,
+                    true,
+                    None,
+                    now,
+                )
                 .await?
-                .is_err()
             {
-                tracing::info!(user_id = %user.id, "verification mail skipped: hourly limit reached");
-                return Ok(());
+                Some(token) => self.mail(&user.email, MailKind::VerifyEmail { token }),
+                None => tracing::info!(
+                    user_id = %user.id,
+                    "verification mail skipped: hourly limit reached"
+                ),
             }
-            let (token, _) = self
-                .issue(user.id, AccountTokenKind::VerifyEmail, false, None, now)
-                .await?;
-            self.mail(&user.email, MailKind::VerifyEmail { token });
             Ok::<_, Error>(())
         }
         .await;
@@ -171,11 +194,26 @@ impl Accounts {
         {
             return Err(Error::RateLimited { retry_after_secs });
         }
-        let (token, _) = self
-            .issue(user.id, AccountTokenKind::VerifyEmail, false, None, now)
-            .await?;
-        self.mail(&user.email, MailKind::VerifyEmail { token });
-        Ok(())
+        match self
+            .issue(
+                user.id,
+                AccountTokenKind::VerifyEmail,
+                false,
+                true,
+                None,
+                now,
+            )
+            .await?
+        {
+            Some(token) => {
+                self.mail(&user.email, MailKind::VerifyEmail { token });
+                Ok(())
+            }
+            // Spent by a concurrent request since the check above.
+            None => Err(Error::RateLimited {
+                retry_after_secs: MAIL_WINDOW.whole_seconds().unsigned_abs(),
+            }),
+        }
     }
 
     /// Parses the address of `POST /v1/password/forgot` (the only check that
@@ -199,14 +237,6 @@ impl Accounts {
         if user.disabled {
             return Ok(());
         }
-        if self
-            .mail_allowed(user.id, AccountTokenKind::ResetPassword, now)
-            .await?
-            .is_err()
-        {
-            tracing::info!(user_id = %user.id, "reset mail skipped: hourly limit reached");
-            return Ok(());
-        }
         let event = audit::event(
             AuditKind::PasswordResetRequested,
             now,
@@ -215,16 +245,20 @@ impl Accounts {
             None,
             "success",
         );
-        let (token, _) = self
+        let token = self
             .issue(
                 user.id,
                 AccountTokenKind::ResetPassword,
                 false,
+                true,
                 Some(&event),
                 now,
             )
             .await?;
-        self.mail(&user.email, MailKind::ResetPassword { token });
+        match token {
+            Some(token) => self.mail(&user.email, MailKind::ResetPassword { token }),
+            None => tracing::info!(user_id = %user.id, "reset mail skipped: hourly limit reached"),
+        }
         Ok(())
     }
 
@@ -251,16 +285,19 @@ impl Accounts {
             "success: forced by administrator",
         );
         event.actor_id = Some(actor);
-        let (token, _) = self
+        let token = self
             .issue(
                 user.id,
                 AccountTokenKind::ResetPassword,
                 true,
+                false,
                 Some(&event),
                 now,
             )
             .await?;
-        self.mail(&user.email, MailKind::ResetPassword { token });
+        if let Some(token) = token {
+            self.mail(&user.email, MailKind::ResetPassword { token });
+        }
         Ok(())
     }
 

@@ -252,6 +252,13 @@ pub enum TokenUse {
     ResetPassword { new_hash: String },
 }
 
+/// At most `max` tokens of a kind per user created at or after `since`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MailBudget {
+    pub since: OffsetDateTime,
+    pub max: u32,
+}
+
 /// An administrator's change to an account; `None` leaves a field as it is.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct UserPatch {
@@ -372,12 +379,18 @@ pub trait Store: Send + Sync + 'static {
     /// `revoke_sessions`, every active session of the user is revoked too
     /// (an administrator's forced reset). The audit row, when given, lands
     /// in the same transaction. Returns the ids of revoked sessions.
+    ///
+    /// With `budget`, nothing is written (and `None` returned) when the
+    /// user already has `budget.max` tokens of this kind created at or after
+    /// `budget.since`; the count and the insert are one step under the
+    /// user's lock, so concurrent requests cannot overspend it.
     async fn issue_account_token(
         &self,
         token: &NewAccountToken,
         revoke_sessions: bool,
+        budget: Option<MailBudget>,
         audit: Option<&AuditEvent>,
-    ) -> Result<Vec<Uuid>, StoreError>;
+    ) -> Result<Option<Vec<Uuid>>, StoreError>;
 
     /// Creation times of the user's tokens of `kind` created at or after
     /// `since`, oldest first (mail rate limits).

@@ -2,7 +2,7 @@
 //! tokens, password change, and the administrator's user changes.
 
 use doorward_core::store::{
-    AccountTokenKind, AuditKind, NewAccountToken, RevokedSession, TokenUse, UserPatch,
+    AccountTokenKind, AuditKind, MailBudget, NewAccountToken, RevokedSession, TokenUse, UserPatch,
 };
 use time::Duration;
 use uuid::Uuid;
@@ -23,11 +23,13 @@ pub async fn account_tokens_are_single_use_and_expire(fx: &Fixture) {
     let store = fx.open().await;
     let (u, _) = seeded(&*store, "ada@example.org").await;
     let t = new_token(u.id, AccountTokenKind::VerifyEmail, 10, DAY);
-    assert!(store
-        .issue_account_token(&t, false, None)
-        .await
-        .unwrap()
-        .is_empty());
+    assert_eq!(
+        store
+            .issue_account_token(&t, false, None, None)
+            .await
+            .unwrap(),
+        Some(Vec::new())
+    );
     let stored = store.account_token(&t.hash).await.unwrap().unwrap();
     assert_eq!(stored.user_id, u.id);
     assert_eq!(stored.kind, AccountTokenKind::VerifyEmail);
@@ -95,7 +97,10 @@ pub async fn account_tokens_are_single_use_and_expire(fx: &Fixture) {
 
     // Expired: refused.
     let old = new_token(u.id, AccountTokenKind::VerifyEmail, 30, 60);
-    store.issue_account_token(&old, false, None).await.unwrap();
+    store
+        .issue_account_token(&old, false, None, None)
+        .await
+        .unwrap();
     assert!(store
         .use_account_token(
             &old.hash,
@@ -124,7 +129,7 @@ pub async fn a_newer_token_supersedes_older_ones_of_its_kind(fx: &Fixture) {
             None,
         );
         store
-            .issue_account_token(t, false, Some(&requested))
+            .issue_account_token(t, false, None, Some(&requested))
             .await
             .unwrap();
     }
@@ -176,10 +181,13 @@ pub async fn reset_sets_the_password_and_revokes_every_session(fx: &Fixture) {
     let s1 = login(&*store, u.id, at(5), DAY).await;
     let t = new_token(u.id, AccountTokenKind::ResetPassword, 10, 1800);
     let spare = new_token(u.id, AccountTokenKind::ResetPassword, 11, 1800);
-    store.issue_account_token(&t, false, None).await.unwrap();
+    store
+        .issue_account_token(&t, false, None, None)
+        .await
+        .unwrap();
     // Issued by another instance in the same second: different hashes.
     store
-        .issue_account_token(&spare, false, None)
+        .issue_account_token(&spare, false, None, None)
         .await
         .unwrap();
     let reset = event(AuditKind::PasswordReset, at(20), Some(u.id), None);
@@ -216,8 +224,11 @@ pub async fn forced_reset_revokes_sessions_with_the_token(fx: &Fixture) {
     let store = fx.open().await;
     let (u, s0) = seeded(&*store, "ada@example.org").await;
     let t = new_token(u.id, AccountTokenKind::ResetPassword, 10, 1800);
-    let revoked = store.issue_account_token(&t, true, None).await.unwrap();
-    assert_eq!(revoked, vec![s0.id]);
+    let revoked = store
+        .issue_account_token(&t, true, None, None)
+        .await
+        .unwrap();
+    assert_eq!(revoked, Some(vec![s0.id]));
     assert!(store
         .active_sessions(u.id, at(11))
         .await
@@ -364,7 +375,10 @@ pub async fn deleted_users_sessions_stay_reported_as_revoked(fx: &Fixture) {
     let (u, s0) = seeded(&*store, "ada@example.org").await;
     let (w, other) = seeded(&*store, "bob@example.org").await;
     let t = new_token(u.id, AccountTokenKind::ResetPassword, 5, 1800);
-    store.issue_account_token(&t, false, None).await.unwrap();
+    store
+        .issue_account_token(&t, false, None, None)
+        .await
+        .unwrap();
     let deleted = event(AuditKind::UserDeleted, at(10), Some(u.id), None);
     let revoked = store.delete_user(u.id, at(10), &deleted).await.unwrap();
     assert_eq!(revoked, vec![s0.id]);
@@ -392,4 +406,57 @@ pub async fn deleted_users_sessions_stay_reported_as_revoked(fx: &Fixture) {
         store.delete_user(u.id, at(12), &deleted).await,
         Err(doorward_core::store::StoreError::NotFound)
     ));
+}
+
+pub async fn a_mail_budget_is_never_overspent(fx: &Fixture) {
+    let store = fx.open().await;
+    let (u, _) = seeded(&*store, "ada@example.org").await;
+    let budget = MailBudget {
+        since: at(0),
+        max: 3,
+    };
+    // Ten concurrent requests for one user: exactly three get a token.
+    let tasks: Vec<_> = (0..10)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let t = new_token(u.id, AccountTokenKind::ResetPassword, 10, 1800);
+                store
+                    .issue_account_token(&t, false, Some(budget), None)
+                    .await
+                    .unwrap()
+                    .is_some()
+            })
+        })
+        .collect();
+    let mut issued = 0;
+    for t in tasks {
+        issued += usize::from(t.await.unwrap());
+    }
+    assert_eq!(issued, 3);
+    assert_eq!(
+        store
+            .account_tokens_since(u.id, AccountTokenKind::ResetPassword, at(0))
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+    // Outside the budget's window the count starts over; other kinds have their own.
+    let later = MailBudget {
+        since: at(11),
+        max: 3,
+    };
+    let t = new_token(u.id, AccountTokenKind::ResetPassword, 11, 1800);
+    assert!(store
+        .issue_account_token(&t, false, Some(later), None)
+        .await
+        .unwrap()
+        .is_some());
+    let v = new_token(u.id, AccountTokenKind::VerifyEmail, 11, DAY);
+    assert!(store
+        .issue_account_token(&v, false, Some(budget), None)
+        .await
+        .unwrap()
+        .is_some());
 }

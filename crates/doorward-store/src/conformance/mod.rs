@@ -135,6 +135,7 @@ macro_rules! conformance_tests {
             list_users_pages_in_id_order_and_searches,
             update_user_patches_and_revokes_in_one_step,
             deleted_users_sessions_stay_reported_as_revoked,
+            a_mail_budget_is_never_overspent,
             // Audit chain and queries (issue 4)
             every_write_appends_one_link_in_commit_order,
             concurrent_appends_keep_the_chain_intact,

@@ -3,8 +3,8 @@
 //! user list, changes and deletion. Same statements as `sqlite/lifecycle.rs`.
 
 use doorward_core::store::{
-    AccountTokenKind, AccountTokenRecord, NewAccountToken, RevokeScope, StoreError, TokenHash,
-    UserPatch, UserRecord,
+    AccountTokenKind, AccountTokenRecord, MailBudget, NewAccountToken, RevokeScope, StoreError,
+    TokenHash, UserPatch, UserRecord,
 };
 use sqlx::{PgConnection, PgExecutor};
 use time::OffsetDateTime;
@@ -246,4 +246,21 @@ pub(super) async fn delete_user(
         return Err(StoreError::NotFound);
     }
     Ok(ids)
+}
+
+/// Whether the user may get another token of `kind`. Locks the user's row
+/// first, so concurrent requests for one user count one after the other.
+pub(super) async fn within_budget(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+    kind: AccountTokenKind,
+    budget: MailBudget,
+) -> Result<bool, StoreError> {
+    sqlx::query("SELECT 1 FROM users WHERE id = $1 FOR UPDATE")
+        .bind(user_id)
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    let sent = tokens_since(&mut *conn, user_id, kind, budget.since).await?;
+    Ok(sent.len() < budget.max as usize)
 }

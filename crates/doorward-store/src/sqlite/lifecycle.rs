@@ -3,8 +3,8 @@
 //! user list, changes and deletion.
 
 use doorward_core::store::{
-    AccountTokenKind, AccountTokenRecord, NewAccountToken, RevokeScope, StoreError, TokenHash,
-    UserPatch, UserRecord,
+    AccountTokenKind, AccountTokenRecord, MailBudget, NewAccountToken, RevokeScope, StoreError,
+    TokenHash, UserPatch, UserRecord,
 };
 use sqlx::{SqliteConnection, SqliteExecutor};
 use time::OffsetDateTime;
@@ -245,4 +245,16 @@ pub(super) async fn delete_user(
         return Err(StoreError::NotFound);
     }
     Ok(ids)
+}
+
+/// Whether the user may get another token of `kind` (the caller holds the
+/// write lock: `BEGIN IMMEDIATE`).
+pub(super) async fn within_budget(
+    conn: &mut SqliteConnection,
+    user_id: Uuid,
+    kind: AccountTokenKind,
+    budget: MailBudget,
+) -> Result<bool, StoreError> {
+    let sent = tokens_since(&mut *conn, user_id, kind, budget.since).await?;
+    Ok(sent.len() < budget.max as usize)
 }

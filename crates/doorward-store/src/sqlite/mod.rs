@@ -29,9 +29,9 @@ use async_trait::async_trait;
 use doorward_core::audit::{AuditCursor, AuditFilter, AuditPage};
 use doorward_core::audit_chain::{ChainState, ChainedEvent};
 use doorward_core::store::{
-    AccountTokenKind, AccountTokenRecord, AuditEvent, AuditRecord, KeyRecord, NewAccountToken,
-    NewSession, RefreshDecision, RefreshOutcome, RefreshState, RevokeScope, RevokedSession,
-    SessionRecord, Store, StoreError, TokenHash, TokenUse, UserPatch, UserRecord,
+    AccountTokenKind, AccountTokenRecord, AuditEvent, AuditRecord, KeyRecord, MailBudget,
+    NewAccountToken, NewSession, RefreshDecision, RefreshOutcome, RefreshState, RevokeScope,
+    RevokedSession, SessionRecord, Store, StoreError, TokenHash, TokenUse, UserPatch, UserRecord,
 };
 use doorward_core::transfer::{Batch, Cursor, RowCounts};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -423,9 +423,15 @@ impl Store for SqliteStore {
         &self,
         token: &NewAccountToken,
         revoke_sessions: bool,
+        budget: Option<MailBudget>,
         audit: Option<&AuditEvent>,
-    ) -> Result<Vec<Uuid>, StoreError> {
+    ) -> Result<Option<Vec<Uuid>>, StoreError> {
         let mut tx = self.begin_write().await?;
+        if let Some(budget) = budget {
+            if !lifecycle::within_budget(&mut tx, token.user_id, token.kind, budget).await? {
+                return Ok(None);
+            }
+        }
         lifecycle::insert_token(&mut tx, token).await?;
         let revoked = if revoke_sessions {
             lifecycle::revoke_all(&mut tx, token.user_id, None, token.created_at).await?
@@ -436,7 +442,7 @@ impl Store for SqliteStore {
             audit::append(&mut tx, audit.map(std::slice::from_ref).unwrap_or_default()).await?;
         tx.commit().await.map_err(db_error)?;
         appended.committed();
-        Ok(revoked)
+        Ok(Some(revoked))
     }
 
     async fn account_tokens_since(
