@@ -367,7 +367,9 @@ impl Server {
     async fn wait_healthy(&mut self, client: &reqwest::Client, log: &Path) {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            if let Ok(res) = client.get(format!("{}/healthz", self.base)).send().await {
+            let answer = client.get(format!("{}/healthz", self.base)).send().await;
+            // 503 while the server is still starting (it listens first).
+            if let Some(res) = answer.ok().filter(|r| r.status() != 503) {
                 assert_eq!(res.status(), 200);
                 assert_eq!(res.json::<Value>().await.unwrap(), json!({"status": "ok"}));
                 return;
