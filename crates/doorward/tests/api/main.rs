@@ -16,6 +16,7 @@ mod postgres;
 
 mod admin;
 mod database;
+mod enumeration;
 mod errors;
 mod hashing;
 mod keys;
