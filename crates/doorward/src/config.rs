@@ -142,7 +142,7 @@ pub const KEYS: &[KeyDoc] = &[
     KeyDoc {
         key: "web.allowed_return_origins",
         default: "empty",
-        doc: "origins `return_to` may lead to (not yet used)",
+        doc: "origins besides the issuer's that the pages' `return_to` may lead to",
     },
     KeyDoc {
         key: "http.request_timeout",
@@ -298,6 +298,10 @@ pub struct Settings {
     pub request_timeout: std::time::Duration,
     /// `auth.require_email_verification`: no tokens until the address is verified.
     pub require_email_verification: bool,
+    // Pages (issue 5)
+    /// `web.allowed_return_origins`: where `/login?return_to=` may lead
+    /// besides this server (see `web::return_to`).
+    pub allowed_return_origins: Vec<String>,
 }
 
 /// A configuration problem, naming the key.
@@ -461,6 +465,18 @@ impl Settings {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let _ = duration("throttle.window", f.throttle.window.as_deref(), "15m")?;
+        let allowed_return_origins = f
+            .web
+            .allowed_return_origins
+            .iter()
+            .map(|o| {
+                crate::web::return_to::origin_of(o).ok_or_else(|| {
+                    ConfigError(format!(
+                        "web.allowed_return_origins: `{o}` is not an http:// or https:// origin"
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let request_timeout = duration(
             "http.request_timeout",
             f.http.request_timeout.as_deref(),
@@ -488,6 +504,7 @@ impl Settings {
                 .try_into()
                 .unwrap_or(std::time::Duration::from_secs(30)),
             require_email_verification: f.auth.require_email_verification.unwrap_or(false),
+            allowed_return_origins,
         })
     }
 

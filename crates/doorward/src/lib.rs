@@ -1,5 +1,6 @@
 //! The Doorward server and CLI. `main.rs` only parses the command line and
-//! dispatches to `cli`; `app` builds the server; `http` is the JSON API.
+//! dispatches to `cli`; `app` builds the server; `http` is the JSON API;
+//! `web` the pages.
 
 // Problems (problem+json bodies) are built on the error path only; their
 // size on that path is not worth boxing for.
@@ -11,3 +12,4 @@ pub mod config;
 pub mod http;
 pub mod revocation;
 pub mod telemetry;
+pub mod web;

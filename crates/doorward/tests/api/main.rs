@@ -27,3 +27,4 @@ mod sessions;
 mod signup_login;
 mod signup_validation;
 mod tokens;
+mod web;
