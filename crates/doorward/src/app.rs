@@ -221,6 +221,8 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(ops::openapi))
+        // Pages (issue 5)
+        .merge(crate::web::routes(&state))
         .fallback(not_found)
         .layer(axum::middleware::map_response(problem_for_bare_errors))
         .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))

@@ -143,7 +143,7 @@ pub const KEYS: &[KeyDoc] = &[
     KeyDoc {
         key: "web.allowed_return_origins",
         default: "empty",
-        doc: "origins `return_to` may lead to (not yet used)",
+        doc: "origins besides the issuer's that the pages' `return_to` may lead to",
     },
     KeyDoc {
         key: "http.request_timeout",
@@ -303,6 +303,10 @@ pub struct Settings {
     pub throttle: ThrottlePolicy,
     // Mail (issue 4): `mail.*`, validated (the SMTP password stays out of Debug).
     pub mail: crate::mail::MailSettings,
+    // Pages (issue 5)
+    /// `web.allowed_return_origins`: where `/login?return_to=` may lead
+    /// besides this server (see `web::return_to`).
+    pub allowed_return_origins: Vec<String>,
 }
 
 /// A configuration problem, naming the key.
@@ -466,6 +470,18 @@ impl Settings {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let throttle = throttle_policy(&f.throttle)?;
+        let allowed_return_origins = f
+            .web
+            .allowed_return_origins
+            .iter()
+            .map(|o| {
+                crate::web::return_to::origin_of(o).ok_or_else(|| {
+                    ConfigError(format!(
+                        "web.allowed_return_origins: `{o}` is not an http:// or https:// origin"
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let request_timeout = duration(
             "http.request_timeout",
             f.http.request_timeout.as_deref(),
@@ -497,6 +513,7 @@ impl Settings {
             require_email_verification: f.auth.require_email_verification.unwrap_or(false),
             throttle,
             mail,
+            allowed_return_origins,
         })
     }
 

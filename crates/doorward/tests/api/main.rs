@@ -29,3 +29,4 @@ mod signup_login;
 mod signup_validation;
 mod throttle;
 mod tokens;
+mod web;
