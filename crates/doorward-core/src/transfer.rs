@@ -4,8 +4,9 @@
 //! transaction in the target, and the row counts of both sides checked at
 //! the end.
 //!
-//! Rows travel exactly as stored: password hashes, refresh-token hashes and
-//! private signing keys in their `KeyVault` framing. Keys are never
+//! Rows travel exactly as stored: password hashes, refresh-token hashes,
+//! private signing keys in their `KeyVault` framing, and audit events with
+//! their place in the hash chain (so the copy verifies on the target). Keys are never
 //! decrypted here, so servers on the target need the same
 //! `keys.encryption_key` as the source had.
 //!

@@ -36,7 +36,7 @@ fn log(link: &ChainedEvent) {
         event_id = %e.id,
         seq = link.seq,
         "type" = e.kind.as_str(),
-        outcome = %e.outcome,
+        outcome = e.outcome.as_str(),
         user_id = e.user_id.map(display),
         actor_id = e.actor_id.map(display),
         session_id = e.session_id.map(display),

@@ -140,12 +140,12 @@ async fn last_link<'c>(ex: impl PgExecutor<'c>) -> Result<Option<ChainHead>, Sto
 /// Gives rows without a place in the chain (written before the chain
 /// existed) one, after the last link, in `at`, id order: one transaction
 /// under the lock, a page at a time. A second instance starting at the same
-/// moment waits, then finds nothing to do. Returns how many were chained.
-pub(super) async fn chain_unchained(pool: &PgPool) -> Result<u64, StoreError> {
+/// moment waits, then finds nothing to do.
+pub(super) async fn chain_unchained(pool: &PgPool) -> Result<(), StoreError> {
     let mut tx = pool.begin_with(super::BEGIN).await.map_err(db_error)?;
     lock(&mut tx).await?;
     let mut head = last_link(&mut *tx).await?;
-    let mut chained = 0;
+    let mut chained = 0u64;
     loop {
         let rows: Vec<AuditRow> = sqlx::query_as(&format!(
             "SELECT {COLUMNS} FROM audit_events WHERE seq IS NULL ORDER BY at, id LIMIT $1"
@@ -175,7 +175,10 @@ pub(super) async fn chain_unchained(pool: &PgPool) -> Result<u64, StoreError> {
         }
     }
     tx.commit().await.map_err(db_error)?;
-    Ok(chained)
+    if chained > 0 {
+        tracing::info!(chained, "audit events added to the hash chain");
+    }
+    Ok(())
 }
 
 /// Newest first; ties on `at` broken by id (v7 uuids sort by creation, and

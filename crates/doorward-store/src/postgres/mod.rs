@@ -112,10 +112,7 @@ impl PostgresStore {
                 Err(e) => Err(e),
             };
             setup.close().await;
-            let chained = migrated?;
-            if chained > 0 {
-                tracing::info!(chained, "audit events added to the hash chain");
-            }
+            migrated?;
         }
 
         let pool = PgPoolOptions::new()

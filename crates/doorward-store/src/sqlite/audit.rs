@@ -8,7 +8,7 @@
 use doorward_core::audit::{AuditCursor, AuditFilter, AuditPage};
 use doorward_core::audit_chain::{self, ChainHash, ChainHead, ChainState, ChainedEvent};
 use doorward_core::store::{AuditEvent, AuditRecord, StoreError};
-use sqlx::{FromRow, QueryBuilder, Sqlite, SqliteConnection, SqliteExecutor};
+use sqlx::{FromRow, QueryBuilder, Sqlite, SqliteConnection, SqliteExecutor, SqlitePool};
 use uuid::Uuid;
 
 use super::error::db_error;
@@ -103,21 +103,26 @@ async fn last_link<'c>(ex: impl SqliteExecutor<'c>) -> Result<Option<ChainHead>,
 }
 
 /// Gives rows without a place in the chain (written before the chain
-/// existed) one, after the last link, in `at`, id order. Runs in the
-/// caller's write transaction, a page at a time; returns how many.
-pub(super) async fn chain_unchained(conn: &mut SqliteConnection) -> Result<u64, StoreError> {
-    let mut head = last_link(&mut *conn).await?;
-    let mut chained = 0;
+/// existed, or by an older version since) one, after the last link, in
+/// `at`, id order: one write transaction, a page at a time. Another process
+/// doing the same at once waits for the write lock, then finds nothing to do.
+pub(super) async fn chain_unchained(writer: &SqlitePool) -> Result<(), StoreError> {
+    let mut tx = writer
+        .begin_with("BEGIN IMMEDIATE")
+        .await
+        .map_err(db_error)?;
+    let mut head = last_link(&mut *tx).await?;
+    let mut chained = 0u64;
     loop {
         let rows: Vec<AuditRow> = sqlx::query_as(&format!(
             "SELECT {COLUMNS} FROM audit_events WHERE seq IS NULL ORDER BY at, id LIMIT ?"
         ))
         .bind(CHAIN_PAGE)
-        .fetch_all(&mut *conn)
+        .fetch_all(&mut *tx)
         .await
         .map_err(db_error)?;
         if rows.is_empty() {
-            return Ok(chained);
+            break;
         }
         for event in convert::<_, AuditEvent>(rows)? {
             let link = audit_chain::next_link(head, &event);
@@ -126,13 +131,18 @@ pub(super) async fn chain_unchained(conn: &mut SqliteConnection) -> Result<u64, 
                 .bind(link.prev_hash.as_slice())
                 .bind(link.hash.as_slice())
                 .bind(text(event.id))
-                .execute(&mut *conn)
+                .execute(&mut *tx)
                 .await
                 .map_err(db_error)?;
             head = Some(link.head());
             chained += 1;
         }
     }
+    tx.commit().await.map_err(db_error)?;
+    if chained > 0 {
+        tracing::info!(chained, "audit events added to the hash chain");
+    }
+    Ok(())
 }
 
 /// Newest first; ties on `at` broken by id (v7 uuids sort by creation).
@@ -239,7 +249,7 @@ pub(super) async fn page<'c>(
 }
 
 /// The last link, and how many rows have no place in the chain.
-pub(super) async fn chain_state(pool: &sqlx::SqlitePool) -> Result<ChainState, StoreError> {
+pub(super) async fn chain_state(pool: &SqlitePool) -> Result<ChainState, StoreError> {
     let mut tx = pool.begin().await.map_err(db_error)?;
     let head = last_link(&mut *tx).await?;
     let unchained: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE seq IS NULL")

@@ -146,7 +146,8 @@ impl SqliteStore {
         let mut attempt = 1;
         loop {
             match MIGRATOR.run(&self.writer).await {
-                Ok(()) => return self.chain_unchained_audit().await,
+                // Rows written before the audit chain existed join it now.
+                Ok(()) => return audit::chain_unchained(&self.writer).await,
                 Err(e) if attempt < MIGRATE_ATTEMPTS => {
                     tracing::debug!(attempt, error = %e, "SQLite migration failed, retrying");
                     attempt += 1;
@@ -155,19 +156,6 @@ impl SqliteStore {
                 Err(e) => return Err(StoreError::Other(format!("migration failed: {e}"))),
             }
         }
-    }
-
-    /// Gives audit rows written before the hash chain existed (or by an
-    /// older version since) their place in it, in one write transaction:
-    /// another process doing the same waits, then finds nothing to do.
-    async fn chain_unchained_audit(&self) -> Result<(), StoreError> {
-        let mut tx = self.begin_write().await?;
-        let chained = audit::chain_unchained(&mut tx).await?;
-        tx.commit().await.map_err(db_error)?;
-        if chained > 0 {
-            tracing::info!(chained, "audit events added to the hash chain");
-        }
-        Ok(())
     }
 
     /// Closes both pools, waiting for connections in use to come back.
