@@ -9,8 +9,9 @@ pub enum Error {
     /// Input failed validation; one entry per field.
     #[error("invalid request")]
     Invalid(Vec<FieldError>),
-    #[error("weak password: {0}")]
-    WeakPassword(String),
+    /// The password policy refused `field` (`password`, `new_password`).
+    #[error("weak password: {reason}")]
+    WeakPassword { field: &'static str, reason: String },
     #[error("email already registered")]
     EmailTaken,
     #[error("username already taken")]

@@ -411,7 +411,15 @@ impl Accounts {
             .username
             .as_deref()
             .and_then(|u| Username::parse(u).ok());
-        self.policy.check(&password, &email, username.as_ref())?;
+        self.policy
+            .check(&password, &email, username.as_ref())
+            .map_err(|e| match e {
+                Error::WeakPassword { reason, .. } => Error::WeakPassword {
+                    field: "new_password",
+                    reason,
+                },
+                other => other,
+            })?;
         Ok(password)
     }
 }

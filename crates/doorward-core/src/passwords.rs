@@ -265,6 +265,8 @@ impl PasswordPolicy {
         self
     }
 
+    /// Refusals name the field `password`; callers whose field is named
+    /// otherwise rename it (see `lifecycle`).
     pub fn check(
         &self,
         password: &Password,
@@ -273,23 +275,28 @@ impl PasswordPolicy {
     ) -> Result<()> {
         let lower = password.expose().to_lowercase();
         if lower.contains(email.as_str()) {
-            return Err(Error::WeakPassword(
+            return Err(weak(
                 "The password must not contain your email address.".into(),
             ));
         }
         if let Some(u) = username {
             if lower.contains(u.as_str()) {
-                return Err(Error::WeakPassword(
-                    "The password must not contain your username.".into(),
-                ));
+                return Err(weak("The password must not contain your username.".into()));
             }
         }
         for list in &self.blocklists {
             if let Some(reason) = list.reason(password.expose()) {
-                return Err(Error::WeakPassword(reason));
+                return Err(weak(reason));
             }
         }
         Ok(())
+    }
+}
+
+fn weak(reason: String) -> Error {
+    Error::WeakPassword {
+        field: "password",
+        reason,
     }
 }
 
@@ -476,7 +483,7 @@ mod tests {
         let email = Email::parse("a@example.com").unwrap();
         assert!(matches!(
             p.check(&pw("password123"), &email, None),
-            Err(Error::WeakPassword(_))
+            Err(Error::WeakPassword { .. })
         ));
     }
 }

@@ -77,7 +77,7 @@ pub async fn run(cli: &Cli, cmd: &UserCommand) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::from(2))
         }
-        Err(Error::WeakPassword(reason)) => {
+        Err(Error::WeakPassword { reason, .. }) => {
             eprintln!("error: password: {reason}");
             Ok(ExitCode::from(2))
         }

@@ -102,8 +102,8 @@ impl From<Error> for Problem {
                 Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", "Some fields are not valid; see `errors`.")
                     .with_errors(errors)
             }
-            Error::WeakPassword(reason) => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "weak_password", reason.clone())
-                .with_errors(vec![FieldError::new("password", "weak_password", reason)]),
+            Error::WeakPassword { field, reason } => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "weak_password", reason.clone())
+                .with_errors(vec![FieldError::new(field, "weak_password", reason)]),
             Error::EmailTaken => {
                 Problem::new(StatusCode::CONFLICT, "email_taken", "An account with this email address exists already.")
             }

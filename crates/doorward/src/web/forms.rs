@@ -83,7 +83,7 @@ pub fn feedback(
                 alert: None,
             },
         ),
-        Error::WeakPassword(reason) => (
+        Error::WeakPassword { reason, .. } => (
             StatusCode::UNPROCESSABLE_ENTITY,
             Feedback::field(password_field, reason),
         ),
