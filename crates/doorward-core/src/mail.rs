@@ -58,34 +58,6 @@ pub trait Mailer: Send + Sync + 'static {
     fn enqueue(&self, mail: OutgoingMail);
 }
 
-/// A mailer for when no transport is configured: messages are dropped with
-/// a log line naming the kind (never the token).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct NoMailer;
-
-impl Mailer for NoMailer {
-    fn enqueue(&self, mail: OutgoingMail) {
-        tracing::warn!(
-            kind = mail.kind.name(),
-            "mail is not configured (set mail.smtp_url or mail.outbox_dir); message dropped"
-        );
-    }
-}
-
-/// A mailer that keeps what it was given (tests).
-#[derive(Debug, Default)]
-pub struct MemoryMailer {
-    pub sent: std::sync::Mutex<Vec<OutgoingMail>>,
-}
-
-impl Mailer for MemoryMailer {
-    fn enqueue(&self, mail: OutgoingMail) {
-        if let Ok(mut sent) = self.sent.lock() {
-            sent.push(mail);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

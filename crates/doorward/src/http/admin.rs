@@ -1,7 +1,7 @@
 //! The admin API: users (list, search, view, disable/enable, roles,
 //! delete, forced reset). Every route needs the `admin` role.
 
-use axum::extract::{FromRef, FromRequestParts, Path, Query, State};
+use axum::extract::{FromRef, FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -10,13 +10,12 @@ use doorward_core::accounts::ROLE_ADMIN;
 use doorward_core::admin::DEFAULT_PAGE;
 use doorward_core::store::{UserPatch, UserRecord};
 use doorward_core::types::FieldError;
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::auth::Accepted;
-use super::extract::{Caller, Client};
+use super::extract::{ApiQuery, Caller, Client};
 use super::problem::{ApiResult, Problem};
 use super::rfc3339;
 use crate::app::AppState;
@@ -38,35 +37,7 @@ where
         if caller.claims.roles.iter().any(|r| r == ROLE_ADMIN) {
             Ok(Admin(caller))
         } else {
-            Err(Problem::new(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                "This needs the `admin` role.",
-            )
-            .into_response())
-        }
-    }
-}
-
-/// Query parameters, with failures as 422 problems naming the parameter.
-pub struct ApiQuery<T>(pub T);
-
-impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
-    type Rejection = Problem;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        match Query::<T>::from_request_parts(parts, state).await {
-            Ok(Query(v)) => Ok(ApiQuery(v)),
-            Err(_) => Err(Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_request",
-                "A query parameter is not valid; see `errors`.",
-            )
-            .with_errors(vec![FieldError::new(
-                "query",
-                "invalid_parameter",
-                "Unknown parameter, or a value of the wrong type (`limit` is a number).",
-            )])),
+            Err(Problem::from(doorward_core::Error::Forbidden).into_response())
         }
     }
 }

@@ -4,6 +4,7 @@
 //!   type, 413 too big, 400 malformed, 422 wrong fields) instead of axum's
 //!   plain-text rejections.
 //! - `OptionalJson<T>`: the same, but an empty body is `None`.
+//! - `ApiQuery<T>`: query parameters whose failures are 422 problems.
 //! - `Client`: the client's IP (socket peer, or the forwarded address when the
 //!   peer is a trusted proxy) and user agent, for sessions and audit rows.
 //! - `Caller`: the authenticated user, through `doorward-guard`.
@@ -11,7 +12,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, FromRef, FromRequest, FromRequestParts, Request};
+use axum::extract::{ConnectInfo, FromRef, FromRequest, FromRequestParts, Query, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use doorward_core::audit::ClientInfo;
@@ -277,6 +278,31 @@ impl FromRequestParts<AppState> for Client {
             ip: ip.map(|i| i.to_string()),
             user_agent,
         }))
+    }
+}
+
+/// Query parameters (`deny_unknown_fields` structs), with failures as 422
+/// problems instead of axum's plain-text rejections. The parameter is not
+/// named: serde's message may carry the value.
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(v)) => Ok(ApiQuery(v)),
+            Err(_) => Err(Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_request",
+                "A query parameter is not valid; see `errors`.",
+            )
+            .with_errors(vec![doorward_core::types::FieldError::new(
+                "query",
+                "invalid_parameter",
+                "Unknown parameter, or a value of the wrong type (`limit` is a number).",
+            )])),
+        }
     }
 }
 

@@ -151,7 +151,7 @@ impl From<Error> for Problem {
                 Problem::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "Too many mails were sent; try again later.")
                     .retry_after(retry_after_secs)
             }
-            Error::Forbidden => Problem::new(StatusCode::FORBIDDEN, "forbidden", "You are not allowed to do this."),
+            Error::Forbidden => Problem::new(StatusCode::FORBIDDEN, "forbidden", "This needs the `admin` role."),
             Error::OwnAccount => Problem::new(
                 StatusCode::CONFLICT,
                 "own_account",
