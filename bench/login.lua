@@ -1,11 +1,13 @@
--- wrk script: POST /v1/login with a fixed JSON body; counts responses by status and
--- the 429/503 answers that lack Retry-After. EMAIL and PASSWORD come from the environment.
-local email = os.getenv("BENCH_EMAIL")
+-- wrk script: POST a fixed JSON login body to the URL given to wrk; counts responses by
+-- status and the 429/503 answers that lack Retry-After. From the environment: BENCH_EMAIL
+-- and BENCH_PASSWORD; BENCH_LOGIN_FIELD names the body's login field ("email" by default;
+-- the FastAPI peer logs in by "username", whose value is then BENCH_USERNAME).
+local field = os.getenv("BENCH_LOGIN_FIELD") or "email"
+local login = field == "email" and os.getenv("BENCH_EMAIL") or os.getenv("BENCH_USERNAME")
 local password = os.getenv("BENCH_PASSWORD")
 wrk.method = "POST"
-wrk.path = "/v1/login"
 wrk.headers["Content-Type"] = "application/json"
-wrk.body = '{"email":"' .. email .. '","password":"' .. password .. '"}'
+wrk.body = '{"' .. field .. '":"' .. login .. '","password":"' .. password .. '"}'
 
 local threads = {}
 function setup(thread) table.insert(threads, thread) end
