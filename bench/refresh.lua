@@ -6,13 +6,17 @@
 -- in flight (no pipelining here), and wrk runs response() for a connection before it calls
 -- request() for that connection's next request. So each thread keeps a pool of unused
 -- tokens: request() takes one out, response() puts the new one (from the 200 body) back.
--- Tokens in the pool + requests in flight = sessions, so with one session per connection
--- the pool is never empty while every answer is a 200. A non-200 loses that session's
--- token; if the pool ever runs dry, request() sends a token that cannot exist and the 401
--- shows up in the STATUS line.
+-- Tokens in the pool + requests in flight = sessions, so with at least one session per
+-- connection the pool is never empty while every answer is a 200. A non-200 loses that
+-- session's token; if the pool ever runs dry, request() sends a token that cannot exist and
+-- the 401 shows up in the STATUS line and as POOL_DRY.
 --
--- Arguments (after --): the file of refresh tokens (one per line, one per session, at
--- least as many as connections) and the number of wrk threads (-t), default 1.
+-- wrk calls request() once in thread 1 before the run, to check the script, and never sends
+-- what it got: that takes one token for good. So give each thread one session more than
+-- its connections.
+--
+-- Arguments (after --): the file of refresh tokens (one per line, one per session:
+-- connections + threads of them) and the number of wrk threads (-t), default 1.
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 

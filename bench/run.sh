@@ -77,7 +77,7 @@ p99_text() { if [ "$(answered <"$1")" = 0 ]; then echo "none answered in ${SECS}
 timeouts() { awk '/Socket errors/ {gsub(",",""); print $4+$6+$8+$10; f=1} END {if (!f) print 0}'; }
 non2xx() { awk '/Non-2xx/ {n=$NF} END {print n+0}'; }
 field() { awk -v k="$1" '$1==k {print $2}'; }
-statuses() { { grep STATUS || true; } | cut -d' ' -f2- | tr ' ' '\n' | sort -t= -k1n | tr '\n' ' ' | sed 's/ *$//'; }
+statuses() { awk '$1=="STATUS" {for (i = 2; i <= NF; i++) print $i}' | sort -t= -k1n | tr '\n' ' ' | sed 's/ *$//'; }
 # statuses other than the allowed ones (args: allowed codes), summed
 bad_statuses() { tr ' ' '\n' | awk -F= -v ok=" $* " '$1!="" && index(ok, " " $1 " ")==0 {n+=$2} END {print n+0}'; }
 mib() { awk -v k="$1" 'BEGIN {printf "%.1f", k/1024}'; }
@@ -158,18 +158,18 @@ echo "GET /v1/me p99 $P99_MS ms during the flood; flood answers: $FLOOD_STATUS; 
 # 64 MiB + hashes in flight (the pool's default: one per core) x argon2 memory (19 MiB).
 RSS_LIMIT_KIB=$(( 64*1024 + CORES*19456 ))
 
-# Refresh: CONNS sessions (one account each), one per wrk connection; every request uses the
-# token the previous refresh of that session returned (bench/refresh.lua).
-sessions() { # base_url label -> file of CONNS refresh tokens
-  local out="$WORK/tokens-$2.txt"
-  seq 1 $CONNS | xargs -P "$CORES" -I{} bash -c '
+# Refresh: CONNS + 1 sessions (one account each; see bench/refresh.lua for the spare), one per
+# wrk connection; every request uses the token the previous refresh of that session returned.
+sessions() { # base_url label -> file of CONNS + 1 refresh tokens
+  local out="$WORK/tokens-$2.txt" n=$((CONNS + 1))
+  seq 1 $n | xargs -P "$CORES" -I{} bash -c '
     for _ in $(seq 1 50); do
       r=$(curl -s -w "\n%{http_code}" "$0/v1/signup" -H "content-type: application/json" \
         -d "{\"email\":\"refresh-{}-$1@example.com\",\"password\":\"$2\"}")
       [ "$(tail -n1 <<<"$r")" = 201 ] && { head -n1 <<<"$r" | jq -r .refresh_token; exit 0; }
       sleep 0.2
     done; echo "signup {} failed" >&2; exit 1' "$1" "$2" "$BENCH_PASSWORD" >"$out"
-  [ "$(grep -c . "$out")" = $CONNS ] || { echo "refresh sessions: $(grep -c . "$out")/$CONNS" >&2; exit 1; }
+  [ "$(grep -c . "$out")" = $n ] || { echo "refresh sessions: $(grep -c . "$out")/$n" >&2; exit 1; }
   echo "$out"
 }
 refresh_run() { # base_url label -> writes $WORK/refresh-label.txt
@@ -295,6 +295,8 @@ crow "bare route (no auth) req/s" "$(rps <"$WORK/bare.txt") (guardbench)" "$(rps
 crow "protected route (token + user load)" "$(rate_p99 "$WORK/me.txt")" "$(rate_p99 "$WORK/p-me.txt")"
 crow "login (-c$LOGIN_CONNS)" "$(ok_p99 "$WORK/login-c.txt")" "$(ok_p99 "$WORK/p-login.txt")"
 crow "one password verify (one core)" "$ARGON_MS ms (argon2id)" "$BCRYPT_MS ms (bcrypt 12)"
+eff() { awk -v ok="$(field OK_PER_SEC <"$1")" -v ms="$2" -v c="$CORES" 'BEGIN {printf "%.2fx of %.1f/s", ok*ms/(c*1000), c*1000/ms}'; }
+crow "login / (cores / one verify)" "$(eff "$WORK/login-c.txt" "$ARGON_MS")" "$(eff "$WORK/p-login.txt" "$BCRYPT_MS")"
 crow "refresh (rotating, SQLite)" "$(ok_p99 "$WORK/refresh-sqlite.txt")" "none (example has none)"
 crow "protected p99, $FLOOD_CONNS-client login flood" "$(p99_text "$WORK/dw-alongside.txt")" "$(p99_text "$WORK/p-alongside.txt")"
 crow "protected req/s during the flood" "$(rps <"$WORK/dw-alongside.txt")" "$(rps <"$WORK/p-alongside.txt")"
