@@ -50,6 +50,12 @@ PG_DB=doorward_bench_$$
 PG_CREATED=0
 PEER_TREE=()
 cleanup() {
+  local rc=$?
+  if [ "$rc" != 0 ] && [ -d "$WORK" ]; then   # keep the servers' logs and wrk outputs of a failed run
+    local keep=/tmp/doorward-bench-failed-$$
+    mkdir -p "$keep" && cp "$WORK"/*.log "$WORK"/*.txt "$keep"/ 2>/dev/null
+    echo "run failed (exit $rc); server logs and wrk outputs kept in $keep" >&2
+  fi
   exec 2>/dev/null   # no "Killed" job notices for the servers stopped here
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   # uvicorn waits for its worker threads, which may still be hashing the flood's backlog
@@ -172,24 +178,31 @@ RSS_LIMIT_KIB=$(( 64*1024 + CORES*19456 ))
 # wrk connection; every request uses the token the previous refresh of that session returned.
 sessions() { # base_url label -> file of CONNS + 1 refresh tokens
   local out="$WORK/tokens-$2.txt" n=$((CONNS + 1))
+  # Retries only what says "later" (429/503), for at most ~30 s per account; the last answer
+  # of an account that never got in is printed.
   seq 1 $n | xargs -P "$CORES" -I{} bash -c '
-    for _ in $(seq 1 50); do
-      r=$(curl -s -w "\n%{http_code}" "$0/v1/signup" -H "content-type: application/json" \
+    for _ in $(seq 1 60); do
+      r=$(curl -s -m 20 -w "\n%{http_code}" "$0/v1/signup" -H "content-type: application/json" \
         -d "{\"email\":\"refresh-{}-$1@example.com\",\"password\":\"$2\"}")
-      [ "$(tail -n1 <<<"$r")" = 201 ] && { head -n1 <<<"$r" | jq -r .refresh_token; exit 0; }
-      sleep 0.2
-    done; echo "signup {} failed" >&2; exit 1' "$1" "$2" "$BENCH_PASSWORD" >"$out"
-  [ "$(grep -c . "$out")" = $n ] || { echo "refresh sessions: $(grep -c . "$out")/$n" >&2; exit 1; }
+      code=$(tail -n1 <<<"$r")
+      [ "$code" = 201 ] && { head -n1 <<<"$r" | jq -r .refresh_token; exit 0; }
+      case "$code" in 429|503) sleep 0.5 ;; *) break ;; esac
+    done
+    echo "signup {} for refresh ($1): $code $(head -n1 <<<"$r" | cut -c1-200)" >&2; exit 1' "$1" "$2" "$BENCH_PASSWORD" >"$out" || true
+  if [ "$(grep -c . "$out")" != $n ]; then
+    echo "refresh sessions ($2): $(grep -c . "$out")/$n signed up; server process alive: $(kill -0 "$3" 2>/dev/null && echo yes || echo no)" >&2
+    exit 1
+  fi
   echo "$out"
 }
-refresh_run() { # base_url label -> writes $WORK/refresh-label.txt
-  local tokens; tokens=$(sessions "$1" "$2")
+refresh_run() { # base_url label server_pid -> writes $WORK/refresh-label.txt
+  local tokens; tokens=$(sessions "$1" "$2" "$3")
   load -s "$ROOT/bench/refresh.lua" "$1/v1/refresh" -- "$tokens" 1 >"$WORK/refresh-$2.txt"
   echo "POST /v1/refresh ($2) $(field OK_PER_SEC <"$WORK/refresh-$2.txt") ok/s, p99 $(p99_ms <"$WORK/refresh-$2.txt") ms ($(statuses <"$WORK/refresh-$2.txt"); reused $(field REUSED <"$WORK/refresh-$2.txt"))"
 }
 sleep 3   # let the flood's queued hashes drain before the next measurement
 echo "== refresh: $CONNS sessions, wrk -t1 -c$CONNS -d$DURATION -s bench/refresh.lua"
-refresh_run $BASE sqlite
+refresh_run $BASE sqlite $DW_PID
 
 # ---------------------------------------------------------------- Doorward (PostgreSQL)
 if psql -q "$BENCH_PG_URL/postgres" -c "CREATE DATABASE $PG_DB" >/dev/null 2>"$WORK/pg.err"; then
@@ -197,7 +210,7 @@ if psql -q "$BENCH_PG_URL/postgres" -c "CREATE DATABASE $PG_DB" >/dev/null 2>"$W
   PG_PORT=$(free_port)
   DOORWARD_DATABASE_URL=$BENCH_PG_URL/$PG_DB "$DW" serve --listen 127.0.0.1:$PG_PORT >"$WORK/doorward-pg.log" 2>&1 & PG_PID=$!; PIDS+=($PG_PID)
   wait_ready http://127.0.0.1:$PG_PORT/healthz
-  refresh_run http://127.0.0.1:$PG_PORT postgres
+  refresh_run http://127.0.0.1:$PG_PORT postgres $PG_PID
   stop $PG_PID
   psql -q "$BENCH_PG_URL/postgres" -c "DROP DATABASE $PG_DB WITH (FORCE)" >/dev/null && PG_CREATED=0
 else
