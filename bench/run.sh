@@ -98,7 +98,7 @@ p99_text() { if [ "$(answered <"$1")" = 0 ]; then echo "none answered in ${SECS}
 timeouts() { awk '/Socket errors/ {gsub(",",""); print $4+$6+$8+$10; f=1} END {if (!f) print 0}'; }
 non2xx() { awk '/Non-2xx/ {n=$NF} END {print n+0}'; }
 field() { awk -v k="$1" '$1==k {print $2}'; }
-statuses() { awk '$1=="STATUS" {for (i = 2; i <= NF; i++) print $i}' | sort -t= -k1n | tr '\n' ' ' | sed 's/ *$//; s/^$/none/'; }
+statuses() { awk '$1=="STATUS" {for (i = 2; i <= NF; i++) print $i}' | sort -t= -k1n | awk '{printf "%s%s", (NR > 1 ? " " : ""), $0} END {print (NR ? "" : "none")}'; }
 # statuses other than the allowed ones (args: allowed codes), summed
 bad_statuses() { tr ' ' '\n' | awk -F= -v ok=" $* " '$1!="" && index(ok, " " $1 " ")==0 {n+=$2} END {print n+0}'; }
 mib() { awk -v k="$1" 'BEGIN {printf "%.1f", k/1024}'; }
