@@ -278,7 +278,7 @@ fi
 stop $GB_PID
 PEER_PORT=$(free_port)
 PEER=http://127.0.0.1:$PEER_PORT
-export PEER_DATABASE_URL=sqlite:///$WORK/peer.db
+export PEER_DATABASE_URL=sqlite:///$WORK/peer.db PYTHONDONTWRITEBYTECODE=1
 (cd "$PEER_DIR" && "$PEER_VENV/bin/python" -c 'import app; app.create_db()')
 BCRYPT_MS=$(cd "$PEER_DIR" && "$PEER_VENV/bin/python" -c '
 import time; from passlib.hash import bcrypt
