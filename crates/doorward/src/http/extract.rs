@@ -90,7 +90,7 @@ fn data_problem(path: &str, msg: &str) -> Problem {
     p
 }
 
-pub(crate) fn parse_json<T: DeserializeOwned>(
+pub fn parse_json<T: DeserializeOwned>(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<T, Problem> {
