@@ -238,10 +238,45 @@ pub fn is_weaker(hash: &PasswordHash<'_>, target: HashParams) -> bool {
     }
 }
 
-/// Whether a stored hash is in a format Doorward can verify (for imports).
+/// Whether a stored hash is one Doorward can verify (for imports): a bcrypt
+/// hash bcrypt can read (cost 4 to 31, a 16-byte salt and a 23-byte output
+/// in bcrypt's base64), or an argon2 PHC string argon2 can verify (a known
+/// variant and version, valid parameters, a salt of at least 8 bytes, an
+/// output). Anything else would import an account no password opens.
+/// Checks the format only; no hashing.
 pub fn is_supported_hash(stored: &str) -> bool {
-    is_bcrypt(stored) && stored.len() == 60
-        || PasswordHash::new(stored).is_ok_and(|h| h.algorithm.as_str().starts_with("argon2"))
+    if is_bcrypt(stored) {
+        return stored.len() == 60 && bcrypt_verifiable(stored);
+    }
+    PasswordHash::new(stored).is_ok_and(|h| argon2_verifiable(&h))
+}
+
+/// What `bcrypt::verify` reads before hashing: cost, salt and output.
+fn bcrypt_verifiable(stored: &str) -> bool {
+    use base64::Engine as _;
+    let Ok(parts) = stored.parse::<bcrypt::HashParts>() else {
+        return false;
+    };
+    let salt = bcrypt::BASE_64.decode(parts.get_salt());
+    // The output is the last 31 characters (after the 22 of the salt).
+    let output = stored
+        .get(stored.len().saturating_sub(31)..)
+        .map(|o| bcrypt::BASE_64.decode(o));
+    (4..=31).contains(&parts.get_cost())
+        && salt.is_ok_and(|s| s.len() == 16)
+        && matches!(output, Some(Ok(o)) if o.len() == 23)
+}
+
+/// What argon2's `verify_password` checks before hashing.
+fn argon2_verifiable(hash: &PasswordHash<'_>) -> bool {
+    let mut salt = [0u8; 64];
+    Algorithm::try_from(hash.algorithm).is_ok()
+        && hash.version.is_none_or(|v| Version::try_from(v).is_ok())
+        && Params::try_from(hash).is_ok()
+        && hash.hash.is_some()
+        && hash
+            .salt
+            .is_some_and(|s| s.decode_b64(&mut salt).is_ok_and(|s| s.len() >= 8))
 }
 
 /// A source of passwords that must be refused (common or breached lists).
@@ -417,6 +452,40 @@ mod tests {
             .await
             .unwrap();
         assert!(!v.ok);
+    }
+
+    /// Found by the fuzz target `phc_hash`: the import took any 60-character
+    /// `$2b$` string and any PHC string naming argon2, so it created
+    /// accounts no password could open.
+    #[tokio::test]
+    async fn import_refuses_hashes_no_login_can_verify() {
+        let bcrypt4 = bcrypt::hash("correct horse battery", 4).unwrap();
+        let h = PasswordHasher::new(fast(), HashPool::default()).unwrap();
+        let argon = h.hash(&pw("correct horse battery")).await.unwrap();
+        assert!(is_supported_hash(&bcrypt4));
+        assert!(is_supported_hash(&argon));
+        assert!(is_supported_hash(
+            "$argon2i$v=19$m=64,t=1,p=1$CQkJCQkJCQkJCQkJCQkJCQ$EkMjp/1PBkD/cG+To4fu6koH0i9eyHn4xlY52OuefBA"
+        ));
+        for bad in [
+            // The fuzzer's: `-` is not bcrypt base64.
+            "$2b$04$/uaF/uaF/uaF/uaF/uaF/uxCvjhcOEqoNamxwA-UOMNRBDpe4a/lG",
+            // The last character carries bits the salt/output does not have.
+            "$2y$04$abcdefghijklmnopqrstuuAbCdEfGhIjKlMnOpQrStUvWxYz01234",
+            // Cost outside 4..=31.
+            "$2b$03$/uaF/uaF/uaF/uaF/uaF/uxCvjhcOEqoNamxwA.UGMNRBDpe9a/lG",
+            "$2b$32$/uaF/uaF/uaF/uaF/uaF/uxCvjhcOEqoNamxwA.UGMNRBDpe9a/lG",
+            // No output, no salt, a salt under 8 bytes, invalid parameters,
+            // an unknown version, not an argon2 variant.
+            "$argon2i$v=19$m=64,t=1,p=1,keyid=AAAA$c2FsdHNhbHQ",
+            "$argon2id$v=19$m=64,t=1,p=1",
+            "$argon2id$v=19$m=64,t=1,p=1$c2FsdA$aGFzaGhhc2hoYXNoaGFzaA",
+            "$argon2id$v=19$m=0,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
+            "$argon2id$v=18$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
+            "$argon2x$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
+        ] {
+            assert!(!is_supported_hash(bad), "{bad}");
+        }
     }
 
     #[tokio::test]

@@ -90,6 +90,8 @@ fn data_problem(path: &str, msg: &str) -> Problem {
     p
 }
 
+/// The body of `ApiJson` / `OptionalJson` as `T`, or the problem to answer.
+/// Public for the fuzz target `request_bodies` (fuzz/).
 pub fn parse_json<T: DeserializeOwned>(
     headers: &HeaderMap,
     body: &[u8],
