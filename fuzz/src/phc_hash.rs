@@ -72,8 +72,14 @@ pub fn check(data: &[u8]) {
         }
     } else if let Ok(hash) = PasswordHash::new(stored) {
         let _ = is_weaker(&hash, HashParams::default());
-        let params = Params::try_from(&hash);
-        if let Ok(p) = &params {
+        // argon2 0.5 overflows on `8 * p` for a huge `p` before checking it
+        // (Doorward guards its calls the same way: `passwords::argon2_params`).
+        let huge_p = hash
+            .params
+            .get_decimal("p")
+            .is_some_and(|p| p > Params::MAX_P_COST);
+        let params = (!huge_p).then(|| Params::try_from(&hash).ok()).flatten();
+        if let Some(p) = &params {
             cheap = p.m_cost() <= 1024 && p.t_cost() <= 3 && p.p_cost() <= 4;
         }
         if supported {
@@ -82,7 +88,7 @@ pub fn check(data: &[u8]) {
                 "import accepts algorithm {} in {stored:?}",
                 hash.algorithm
             );
-            assert!(params.is_ok(), "import accepts bad parameters {stored:?}");
+            assert!(params.is_some(), "import accepts bad parameters {stored:?}");
             assert!(
                 hash.salt.is_some() && hash.hash.is_some(),
                 "import accepts a hash without salt or output {stored:?}"

@@ -210,6 +210,12 @@ fn verify_with(
             needs_rehash: false,
         };
     };
+    if argon2_params(&parsed).is_none() {
+        return Verified {
+            ok: false,
+            needs_rehash: false,
+        };
+    }
     let ok = argon.verify_password(secret, &parsed).is_ok();
     Verified {
         ok,
@@ -228,14 +234,29 @@ pub fn is_weaker(hash: &PasswordHash<'_>, target: HashParams) -> bool {
     if hash.algorithm.as_str() != "argon2id" {
         return true;
     }
-    match Params::try_from(hash) {
-        Ok(p) => {
+    match argon2_params(hash) {
+        Some(p) => {
             p.m_cost() < target.memory_kib
                 || p.t_cost() < target.iterations
                 || p.p_cost() < target.parallelism
         }
-        Err(_) => true,
+        None => true,
     }
+}
+
+/// The argon2 parameters of `hash`, when valid. argon2 0.5 computes `8 * p`
+/// before it checks `p`, which overflows for `p` >= 2^29 (a panic where
+/// overflow checks are on: debug builds and tests); such a `p` is refused
+/// here first. Found by the fuzz target `phc_hash`.
+fn argon2_params(hash: &PasswordHash<'_>) -> Option<Params> {
+    if hash
+        .params
+        .get_decimal("p")
+        .is_some_and(|p| p > Params::MAX_P_COST)
+    {
+        return None;
+    }
+    Params::try_from(hash).ok()
 }
 
 /// Whether a stored hash is one Doorward can verify (for imports): a bcrypt
@@ -272,7 +293,7 @@ fn argon2_verifiable(hash: &PasswordHash<'_>) -> bool {
     let mut salt = [0u8; 64];
     Algorithm::try_from(hash.algorithm).is_ok()
         && hash.version.is_none_or(|v| Version::try_from(v).is_ok())
-        && Params::try_from(hash).is_ok()
+        && argon2_params(hash).is_some()
         && hash.hash.is_some()
         && hash
             .salt
@@ -486,6 +507,29 @@ mod tests {
         ] {
             assert!(!is_supported_hash(bad), "{bad}");
         }
+    }
+
+    /// Found by the fuzz target `phc_hash` (`$a$p=988181980`): argon2's
+    /// parameter check multiplied `p` by 8 and overflowed, a panic in debug
+    /// builds, on every path that reads a stored hash's parameters.
+    #[tokio::test]
+    async fn huge_parallelism_is_refused_not_a_panic() {
+        let stored = "$argon2id$v=19$m=65536,t=1,p=988181980$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA";
+        assert!(!is_supported_hash(stored));
+        assert!(!is_supported_hash("$a$p=988181980"));
+        assert!(is_weaker(
+            &PasswordHash::new(stored).unwrap(),
+            HashParams::default()
+        ));
+        let h = PasswordHasher::new(fast(), HashPool::default()).unwrap();
+        let v = h.verify(&pw("correct horse battery"), Some(stored)).await;
+        assert_eq!(
+            v.unwrap(),
+            Verified {
+                ok: false,
+                needs_rehash: false
+            }
+        );
     }
 
     #[tokio::test]
