@@ -46,10 +46,7 @@ pub fn parse(data: &[u8]) -> (HeaderMap, &[u8]) {
         if let Some(colon) = line.iter().position(|&b| b == b':') {
             let (name, value) = (&line[..colon], &line[colon + 1..]);
             let value = value.strip_prefix(b" ").unwrap_or(value);
-            if let (Ok(n), Ok(v)) = (
-                HeaderName::from_bytes(name),
-                HeaderValue::from_bytes(value),
-            ) {
+            if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(name), HeaderValue::from_bytes(value)) {
                 headers.append(n, v);
             }
         }
@@ -64,7 +61,12 @@ pub fn check(data: &[u8]) {
     let (headers, body) = parse(data);
 
     // Session and CSRF cookies.
-    for name in ["dw_session", "__Host-dw_session", "dw_csrf", "__Host-dw_csrf"] {
+    for name in [
+        "dw_session",
+        "__Host-dw_session",
+        "dw_csrf",
+        "__Host-dw_csrf",
+    ] {
         if let Some(value) = session::cookie(&headers, name) {
             let pair = format!("{name}={value}");
             let found = headers
@@ -86,7 +88,9 @@ pub fn check(data: &[u8]) {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
         }
-        let token = from_cookie.clone().unwrap_or_else(csrf::CsrfToken::generate);
+        let token = from_cookie
+            .clone()
+            .unwrap_or_else(csrf::CsrfToken::generate);
         if csrf::check(&headers, body, &token, secure).is_ok() {
             assert!(from_cookie.is_some(), "CSRF passed without a cookie");
             let cross_site = headers
@@ -94,7 +98,10 @@ pub fn check(data: &[u8]) {
                 .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site"));
             assert!(!cross_site, "CSRF passed a cross-site request");
             let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(body).unwrap();
-            let field = fields.iter().find(|(k, _)| k == csrf::FIELD).map(|(_, v)| v);
+            let field = fields
+                .iter()
+                .find(|(k, _)| k == csrf::FIELD)
+                .map(|(_, v)| v);
             assert_eq!(field.map(String::as_str), Some(token.as_str()));
         }
     }

@@ -68,7 +68,10 @@ pub fn check(data: &[u8]) {
                     assert!((4..=31).contains(&parts.get_cost()), "{stored:?}");
                 }
             }
-            Err(e) => assert!(!supported, "import accepts unparseable bcrypt {stored:?}: {e}"),
+            Err(e) => assert!(
+                !supported,
+                "import accepts unparseable bcrypt {stored:?}: {e}"
+            ),
         }
     } else if let Ok(hash) = PasswordHash::new(stored) {
         let _ = is_weaker(&hash, HashParams::default());

@@ -134,7 +134,10 @@ pub fn check(data: &[u8]) {
                 if let Some(k) = q.kind.as_deref().and_then(AuditKind::parse) {
                     assert_eq!(AuditKind::parse(k.as_str()), Some(k));
                 }
-                for t in [q.since.as_deref(), q.until.as_deref()].into_iter().flatten() {
+                for t in [q.since.as_deref(), q.until.as_deref()]
+                    .into_iter()
+                    .flatten()
+                {
                     let _ = time::OffsetDateTime::parse(
                         t,
                         &time::format_description::well_known::Rfc3339,

@@ -165,7 +165,10 @@ fn check_structured(fx: &Fixture, data: &[u8]) {
         assert!(signer < 2, "a token signed by an untrusted key verified");
         let header: Value = serde_json::from_slice(header).unwrap();
         assert_eq!(header["alg"], "EdDSA");
-        assert_eq!(header["kid"], KIDS[signer], "verified with another key's kid");
+        assert_eq!(
+            header["kid"], KIDS[signer],
+            "verified with another key's kid"
+        );
         assert!(header.get("crit").is_none());
         let typ = header["typ"].as_str().unwrap().to_ascii_lowercase();
         assert!(typ == "at+jwt" || typ == "application/at+jwt", "{typ}");
@@ -228,7 +231,10 @@ fn assert_claims_match_payload(claims: &Claims, payload: &[u8]) {
         .map(|r| r.as_str().unwrap())
         .collect();
     assert_eq!(roles, claims.roles);
-    assert!(NOW <= claims.exp.saturating_add(5), "expired token verified");
+    assert!(
+        NOW <= claims.exp.saturating_add(5),
+        "expired token verified"
+    );
     if let Some(nbf) = claims.nbf {
         assert!(NOW + 5 >= nbf, "not-yet-valid token verified");
     }
@@ -240,7 +246,11 @@ fn assert_claims_match_payload(claims: &Claims, payload: &[u8]) {
 fn assert_signed_by_trusted_key(fx: &Fixture, token: &str, claims: &Claims) {
     let (input, sig_b64) = token.rsplit_once('.').unwrap();
     let sig = URL_SAFE_NO_PAD.decode(sig_b64).unwrap();
-    assert_eq!(URL_SAFE_NO_PAD.encode(&sig), sig_b64, "non-canonical signature");
+    assert_eq!(
+        URL_SAFE_NO_PAD.encode(&sig),
+        sig_b64,
+        "non-canonical signature"
+    );
     let (header, payload) = input.split_once('.').unwrap();
     let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap();
     assert_eq!(header["alg"], "EdDSA");

@@ -92,10 +92,7 @@ fn data_problem(path: &str, msg: &str) -> Problem {
 
 /// The body of `ApiJson` / `OptionalJson` as `T`, or the problem to answer.
 /// Public for the fuzz target `request_bodies` (fuzz/).
-pub fn parse_json<T: DeserializeOwned>(
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<T, Problem> {
+pub fn parse_json<T: DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Result<T, Problem> {
     if !is_json(headers) {
         return Err(Problem::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
