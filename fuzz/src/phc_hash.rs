@@ -77,10 +77,9 @@ pub fn check(data: &[u8]) {
         let _ = is_weaker(&hash, HashParams::default());
         // argon2 0.5 overflows on `8 * p` for a huge `p` before checking it
         // (Doorward guards its calls the same way: `passwords::argon2_params`).
-        let huge_p = hash
-            .params
-            .get_decimal("p")
-            .is_some_and(|p| p > Params::MAX_P_COST);
+        let huge_p = hash.params.iter().any(|(name, value)| {
+            name.as_str() == "p" && value.decimal().is_ok_and(|p| p > Params::MAX_P_COST)
+        });
         let params = (!huge_p).then(|| Params::try_from(&hash).ok()).flatten();
         if let Some(p) = &params {
             cheap = p.m_cost() <= 1024 && p.t_cost() <= 3 && p.p_cost() <= 4;

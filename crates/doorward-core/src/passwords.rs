@@ -248,12 +248,13 @@ pub fn is_weaker(hash: &PasswordHash<'_>, target: HashParams) -> bool {
 /// before it checks `p`, which overflows for `p` >= 2^29 (a panic where
 /// overflow checks are on: debug builds and tests); such a `p` is refused
 /// here first. Found by the fuzz target `phc_hash`.
+/// Every `p` counts: a PHC string may repeat a parameter, and argon2 reads
+/// the last one.
 fn argon2_params(hash: &PasswordHash<'_>) -> Option<Params> {
-    if hash
-        .params
-        .get_decimal("p")
-        .is_some_and(|p| p > Params::MAX_P_COST)
-    {
+    let huge_p = hash.params.iter().any(|(name, value)| {
+        name.as_str() == "p" && value.decimal().is_ok_and(|p| p > Params::MAX_P_COST)
+    });
+    if huge_p {
         return None;
     }
     Params::try_from(hash).ok()
@@ -517,11 +518,18 @@ mod tests {
         let stored = "$argon2id$v=19$m=65536,t=1,p=988181980$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA";
         assert!(!is_supported_hash(stored));
         assert!(!is_supported_hash("$a$p=988181980"));
+        // The second finding: a repeated `p`, of which argon2 reads the last.
+        let repeated =
+            "$argon2id$v=19$m=65536,t=1,p=1,p=988181980$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA";
+        assert!(!is_supported_hash(repeated));
+        assert!(!is_supported_hash("$argon2id$p=6,p=666666666$COuefBA"));
+        let h = PasswordHasher::new(fast(), HashPool::default()).unwrap();
+        let v = h.verify(&pw("correct horse battery"), Some(repeated)).await;
+        assert!(!v.unwrap().ok);
         assert!(is_weaker(
             &PasswordHash::new(stored).unwrap(),
             HashParams::default()
         ));
-        let h = PasswordHasher::new(fast(), HashPool::default()).unwrap();
         let v = h.verify(&pw("correct horse battery"), Some(stored)).await;
         assert_eq!(
             v.unwrap(),
