@@ -210,6 +210,12 @@ fn verify_with(
             needs_rehash: false,
         };
     };
+    if argon2_params(&parsed).is_none() {
+        return Verified {
+            ok: false,
+            needs_rehash: false,
+        };
+    }
     let ok = argon.verify_password(secret, &parsed).is_ok();
     Verified {
         ok,
@@ -228,20 +234,71 @@ pub fn is_weaker(hash: &PasswordHash<'_>, target: HashParams) -> bool {
     if hash.algorithm.as_str() != "argon2id" {
         return true;
     }
-    match Params::try_from(hash) {
-        Ok(p) => {
+    match argon2_params(hash) {
+        Some(p) => {
             p.m_cost() < target.memory_kib
                 || p.t_cost() < target.iterations
                 || p.p_cost() < target.parallelism
         }
-        Err(_) => true,
+        None => true,
     }
 }
 
-/// Whether a stored hash is in a format Doorward can verify (for imports).
+/// The argon2 parameters of `hash`, when valid. argon2 0.5 computes `8 * p`
+/// before it checks `p`, which overflows for `p` >= 2^29 (a panic where
+/// overflow checks are on: debug builds and tests); such a `p` is refused
+/// here first. Found by the fuzz target `phc_hash`.
+/// Every `p` counts: a PHC string may repeat a parameter, and argon2 reads
+/// the last one.
+fn argon2_params(hash: &PasswordHash<'_>) -> Option<Params> {
+    let huge_p = hash.params.iter().any(|(name, value)| {
+        name.as_str() == "p" && value.decimal().is_ok_and(|p| p > Params::MAX_P_COST)
+    });
+    if huge_p {
+        return None;
+    }
+    Params::try_from(hash).ok()
+}
+
+/// Whether a stored hash is one Doorward can verify (for imports): a bcrypt
+/// hash bcrypt can read (cost 4 to 31, a 16-byte salt and a 23-byte output
+/// in bcrypt's base64), or an argon2 PHC string argon2 can verify (a known
+/// variant and version, valid parameters, a salt of at least 8 bytes, an
+/// output). Anything else would import an account no password opens.
+/// Checks the format only; no hashing.
 pub fn is_supported_hash(stored: &str) -> bool {
-    is_bcrypt(stored) && stored.len() == 60
-        || PasswordHash::new(stored).is_ok_and(|h| h.algorithm.as_str().starts_with("argon2"))
+    if is_bcrypt(stored) {
+        return stored.len() == 60 && bcrypt_verifiable(stored);
+    }
+    PasswordHash::new(stored).is_ok_and(|h| argon2_verifiable(&h))
+}
+
+/// What `bcrypt::verify` reads before hashing: cost, salt and output.
+fn bcrypt_verifiable(stored: &str) -> bool {
+    use base64::Engine as _;
+    let Ok(parts) = stored.parse::<bcrypt::HashParts>() else {
+        return false;
+    };
+    let salt = bcrypt::BASE_64.decode(parts.get_salt());
+    // The output is the last 31 characters (after the 22 of the salt).
+    let output = stored
+        .get(stored.len().saturating_sub(31)..)
+        .map(|o| bcrypt::BASE_64.decode(o));
+    (4..=31).contains(&parts.get_cost())
+        && salt.is_ok_and(|s| s.len() == 16)
+        && matches!(output, Some(Ok(o)) if o.len() == 23)
+}
+
+/// What argon2's `verify_password` checks before hashing.
+fn argon2_verifiable(hash: &PasswordHash<'_>) -> bool {
+    let mut salt = [0u8; 64];
+    Algorithm::try_from(hash.algorithm).is_ok()
+        && hash.version.is_none_or(|v| Version::try_from(v).is_ok())
+        && argon2_params(hash).is_some()
+        && hash.hash.is_some()
+        && hash
+            .salt
+            .is_some_and(|s| s.decode_b64(&mut salt).is_ok_and(|s| s.len() >= 8))
 }
 
 /// A source of passwords that must be refused (common or breached lists).
@@ -417,6 +474,70 @@ mod tests {
             .await
             .unwrap();
         assert!(!v.ok);
+    }
+
+    /// Found by the fuzz target `phc_hash`: the import took any 60-character
+    /// `$2b$` string and any PHC string naming argon2, so it created
+    /// accounts no password could open.
+    #[tokio::test]
+    async fn import_refuses_hashes_no_login_can_verify() {
+        let bcrypt4 = bcrypt::hash("correct horse battery", 4).unwrap();
+        let h = PasswordHasher::new(fast(), HashPool::default()).unwrap();
+        let argon = h.hash(&pw("correct horse battery")).await.unwrap();
+        assert!(is_supported_hash(&bcrypt4));
+        assert!(is_supported_hash(&argon));
+        assert!(is_supported_hash(
+            "$argon2i$v=19$m=64,t=1,p=1$CQkJCQkJCQkJCQkJCQkJCQ$EkMjp/1PBkD/cG+To4fu6koH0i9eyHn4xlY52OuefBA"
+        ));
+        for bad in [
+            // The fuzzer's: `-` is not bcrypt base64.
+            "$2b$04$/uaF/uaF/uaF/uaF/uaF/uxCvjhcOEqoNamxwA-UOMNRBDpe4a/lG",
+            // The last character carries bits the salt/output does not have.
+            "$2y$04$abcdefghijklmnopqrstuuAbCdEfGhIjKlMnOpQrStUvWxYz01234",
+            // Cost outside 4..=31.
+            "$2b$03$/uaF/uaF/uaF/uaF/uaF/uxCvjhcOEqoNamxwA.UGMNRBDpe9a/lG",
+            "$2b$32$/uaF/uaF/uaF/uaF/uaF/uxCvjhcOEqoNamxwA.UGMNRBDpe9a/lG",
+            // No output, no salt, a salt under 8 bytes, invalid parameters,
+            // an unknown version, not an argon2 variant.
+            "$argon2i$v=19$m=64,t=1,p=1,keyid=AAAA$c2FsdHNhbHQ",
+            "$argon2id$v=19$m=64,t=1,p=1",
+            "$argon2id$v=19$m=64,t=1,p=1$c2FsdA$aGFzaGhhc2hoYXNoaGFzaA",
+            "$argon2id$v=19$m=0,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
+            "$argon2id$v=18$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
+            "$argon2x$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
+        ] {
+            assert!(!is_supported_hash(bad), "{bad}");
+        }
+    }
+
+    /// Found by the fuzz target `phc_hash` (`$a$p=988181980`): argon2's
+    /// parameter check multiplied `p` by 8 and overflowed, a panic in debug
+    /// builds, on every path that reads a stored hash's parameters.
+    #[tokio::test]
+    async fn huge_parallelism_is_refused_not_a_panic() {
+        let stored = "$argon2id$v=19$m=65536,t=1,p=988181980$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA";
+        assert!(!is_supported_hash(stored));
+        assert!(!is_supported_hash("$a$p=988181980"));
+        // The second finding: a repeated `p`, of which argon2 reads the last.
+        let repeated =
+            "$argon2id$v=19$m=65536,t=1,p=1,p=988181980$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA";
+        assert!(!is_supported_hash(repeated));
+        assert!(!is_supported_hash("$argon2id$p=6,p=666666666$COuefBA"));
+        let h = PasswordHasher::new(fast(), HashPool::default()).unwrap();
+        let v = h.verify(&pw("correct horse battery"), Some(repeated)).await;
+        assert!(!v.unwrap().ok);
+        assert!(is_weaker(
+            &PasswordHash::new(stored).unwrap(),
+            HashParams::default()
+        ));
+        let v = h.verify(&pw("correct horse battery"), Some(stored)).await;
+        assert_eq!(
+            v.unwrap(),
+            Verified {
+                ok: false,
+                needs_rehash: false
+            }
+        );
     }
 
     #[tokio::test]

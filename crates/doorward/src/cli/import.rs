@@ -42,16 +42,17 @@ pub enum ImportFormat {
 }
 
 /// One user read from the old system, or why its row cannot be one.
-struct LegacyRow {
+pub struct LegacyRow {
     /// `line N` (CSV) or `row N` (SQLite rowid): how the operator finds it.
-    place: String,
-    user: Result<LegacyUser, String>,
+    pub place: String,
+    pub user: Result<LegacyUser, String>,
 }
 
-struct LegacyUser {
-    email: String,
-    username: Option<String>,
-    password_hash: String,
+/// A row's fields as read, before `Accounts::import_user` validates them.
+pub struct LegacyUser {
+    pub email: String,
+    pub username: Option<String>,
+    pub password_hash: String,
 }
 
 pub async fn run(cli: &Cli, args: &ImportArgs) -> anyhow::Result<ExitCode> {
@@ -118,19 +119,25 @@ fn empty_to_none(s: Option<String>) -> Option<String> {
 }
 
 fn read_csv(path: &Path) -> anyhow::Result<Vec<LegacyRow>> {
+    let file = std::fs::File::open(path)
+        .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+    read_csv_from(file, &path.display().to_string())
+}
+
+/// The rows of a CSV import from any reader (`name` is the file, for the
+/// messages). Public for the fuzz target `import_readers`.
+pub fn read_csv_from(source: impl std::io::Read, name: &str) -> anyhow::Result<Vec<LegacyRow>> {
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
-        .from_path(path)
-        .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+        .from_reader(source);
     let headers = reader
         .headers()
-        .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?
+        .map_err(|e| anyhow::anyhow!("reading {name}: {e}"))?
         .clone();
-    let column = |name: &str| {
-        headers.iter().position(|h| h == name).ok_or_else(|| {
+    let column = |column_name: &str| {
+        headers.iter().position(|h| h == column_name).ok_or_else(|| {
             anyhow::anyhow!(
-                "{}: the header must name the columns email,username,password_hash (missing `{name}`)",
-                path.display()
+                "{name}: the header must name the columns email,username,password_hash (missing `{column_name}`)"
             )
         })
     };

@@ -1,7 +1,8 @@
 //! The command line: one file per subcommand. Every subcommand takes the
 //! same `--config`, `--database` and environment as `serve`.
 
-mod import;
+// Public for the fuzz target `import_readers` (fuzz/): `import::read_csv_from`.
+pub mod import;
 mod keys;
 mod migrate;
 mod migrate_data;

@@ -90,10 +90,9 @@ fn data_problem(path: &str, msg: &str) -> Problem {
     p
 }
 
-pub(crate) fn parse_json<T: DeserializeOwned>(
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<T, Problem> {
+/// The body of `ApiJson` / `OptionalJson` as `T`, or the problem to answer.
+/// Public for the fuzz target `request_bodies` (fuzz/).
+pub fn parse_json<T: DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Result<T, Problem> {
     if !is_json(headers) {
         return Err(Problem::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
