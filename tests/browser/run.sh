@@ -37,7 +37,7 @@ port="$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()
 base="http://127.0.0.1:$port"
 # An administrator for the admin flows, made as an operator would.
 admin_email="admin@example.com"
-admin_password="an admin passphrase for the browser tests"
+admin_password="operator keeps the keys safe"
 server_pid=""
 cleanup() {
   if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi

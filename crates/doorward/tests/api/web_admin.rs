@@ -273,8 +273,8 @@ async fn users_are_searched_and_paged() {
         let rows = page.rows();
         assert!(rows.len() <= 2 && !rows.is_empty(), "{url}");
         for r in rows {
-            let start = r.find("\">").unwrap() + 2;
-            let end = start + r[start..].find("</a>").unwrap();
+            let end = r.find("</a>").unwrap();
+            let start = r[..end].rfind('>').unwrap() + 1;
             seen.push(r[start..end].to_owned());
         }
         pages += 1;
