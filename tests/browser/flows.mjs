@@ -205,6 +205,121 @@ flow("narrow screen", async () => {
   await c5.close();
 });
 
+// ------------------------------------------------------------ admin pages
+// An administrator (made by run.sh with `doorward user create --admin`).
+const adminEmail = process.env.ADMIN_EMAIL;
+const adminPassword = process.env.ADMIN_PASSWORD;
+const victim = `vic.${run}@example.com`;
+let admin = null;
+
+flow("admin searches and pages through users and reads the audit log", async () => {
+  if (!adminEmail) return "skipped (no ADMIN_EMAIL)";
+  admin = await newPage();
+  const p = admin.page;
+  // More users than one page of 2 holds.
+  for (const n of ["bea", "cal", "dee"]) {
+    const r = await fetch(`${base}/v1/signup`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ email: `${n}.${run}@example.com`, password: PASSWORD }),
+    });
+    assert.ok(r.ok, `signup ${n}: ${r.status}`);
+  }
+  await logIn(p, adminEmail, adminPassword);
+  await p.waitForURL(`${base}/account`);
+  await p.getByRole("link", { name: "Admin", exact: true }).click();
+  await p.waitForURL(`${base}/admin/users`);
+  await p.getByRole("table").getByText(`bea.${run}@example.com`).waitFor();
+  await shot(p, "13-admin-users");
+
+  await field(p, "Search users").fill(`cal.${run}`);
+  await p.getByRole("button", { name: "Search" }).click();
+  await p.waitForURL(/\/admin\/users\?q=/);
+  assert.equal(await p.locator("tbody tr").count(), 1);
+  await p.getByRole("link", { name: `cal.${run}@example.com` }).waitFor();
+
+  await p.goto(`${base}/admin/users?limit=2`);
+  const firstPage = await p.locator("tbody tr").allInnerTexts();
+  assert.equal(firstPage.length, 2);
+  await p.getByRole("link", { name: "Next page" }).click();
+  await p.waitForURL(/cursor=/);
+  const secondPage = await p.locator("tbody tr").allInnerTexts();
+  assert.ok(secondPage.length >= 1 && secondPage.length <= 2);
+  assert.ok(!secondPage.some((r) => firstPage.includes(r)), "pages overlap");
+  await p.getByRole("link", { name: "First page" }).waitFor();
+
+  // The user who signed up first (flows above): their page and their events.
+  await p.goto(`${base}/admin/users?q=${encodeURIComponent(email)}`);
+  await p.getByRole("link", { name: email }).click();
+  await p.getByRole("heading", { level: 1, name: email }).waitFor();
+  await p.getByRole("heading", { name: "Recent activity" }).waitFor();
+  await shot(p, "14-admin-user");
+
+  await p.getByRole("navigation", { name: "Administration" }).getByRole("link", { name: "Audit log" }).click();
+  await p.waitForURL(`${base}/admin/audit`);
+  // The XSS flow's user agent is in the log: shown as text (no dialog opens).
+  await p.getByText("<img src=x onerror=alert(2)>", { exact: false }).first().waitFor();
+  await shot(p, "15-admin-audit");
+  await p.getByLabel("Event type").selectOption("login_failed");
+  await field(p, "User").fill(email);
+  await p.getByRole("button", { name: "Apply filters" }).click();
+  await p.waitForURL(/type=login_failed/);
+  const rows = await p.locator("tbody tr").allInnerTexts();
+  assert.ok(rows.length >= 1, "the wrong-password login is listed");
+  assert.ok(rows.every((r) => r.includes("Login failed")), rows.join("\n"));
+  await field(p, "User").fill("nobody@nowhere.example");
+  await p.getByRole("button", { name: "Apply filters" }).click();
+  await p.getByText("No account has this email address or username.").waitFor();
+
+  await p.setViewportSize({ width: 375, height: 740 });
+  await p.goto(`${base}/admin/users`);
+  await shot(p, "16-admin-users-mobile");
+  const overflow = await p.evaluate(() => document.documentElement.scrollWidth > window.innerWidth + 1);
+  assert.ok(!overflow, "the page itself does not scroll sideways (the table does)");
+  await p.setViewportSize({ width: 1100, height: 800 });
+});
+
+flow("admin disables a user who is then logged out", async () => {
+  if (!adminEmail || !admin) return "skipped (no admin)";
+  const p = admin.page;
+  const { context: cv, page: pv } = await newPage();
+  await pv.goto(`${base}/signup`);
+  await field(pv, "Email").fill(victim);
+  await field(pv, "Password").fill(PASSWORD);
+  await pv.getByRole("button", { name: "Sign up" }).click();
+  await pv.waitForURL(`${base}/account`);
+  // Not an administrator: no Admin link, and the pages say so.
+  assert.equal(await pv.getByRole("link", { name: "Admin", exact: true }).count(), 0);
+  const denied = await pv.goto(`${base}/admin/users`);
+  assert.equal(denied.status(), 403);
+  await pv.getByText("Administrators only").waitFor();
+
+  await p.goto(`${base}/admin/users?q=${encodeURIComponent(victim)}`);
+  await p.getByRole("link", { name: victim }).click();
+  await p.getByRole("button", { name: "Disable account" }).click();
+  await p.getByText("The account is disabled and every session of it has ended.").waitFor();
+  await p.getByRole("button", { name: "Enable account" }).waitFor();
+  await shot(p, "17-admin-user-disabled");
+
+  // The user's next page view: the login page; logging in is refused.
+  await pv.goto(`${base}/account`);
+  await pv.waitForURL(/\/login/);
+  await logIn(pv, victim, PASSWORD);
+  const alert = pv.getByRole("alert");
+  await alert.waitFor();
+  assert.match(await alert.innerText(), /This account is disabled/);
+  await shot(pv, "18-login-disabled");
+
+  // Deleting asks first.
+  await p.getByRole("link", { name: "Delete account…" }).click();
+  await p.getByRole("heading", { name: `Delete ${victim}?` }).waitFor();
+  await shot(p, "19-admin-delete-confirm");
+  await p.getByRole("button", { name: "Delete permanently" }).click();
+  await p.getByText("The account is deleted").waitFor();
+  await cv.close();
+  await admin.context.close();
+});
+
 let failed = 0;
 for (const { name, fn } of flows) {
   const seen = problems.length;

@@ -2,7 +2,8 @@
 # The pages end to end in headless Chromium: flows.mjs (playwright-core,
 # pinned in package.json) against a live `doorward serve` with a fresh SQLite
 # file, a free loopback port, cheap argon2 and mail written to an outbox
-# folder (the reset flow reads its link from there). Screenshots of the main
+# folder (the reset flow reads its link from there), and an administrator
+# made with `doorward user create --admin` for the admin flows. Screenshots of the main
 # pages land in tests/browser/artifacts/ (kept after the run, gitignored).
 #
 #   tests/browser/run.sh                  # builds the debug binary first
@@ -34,6 +35,9 @@ bin="$DOORWARD_BIN"
 work="$(mktemp -d /tmp/doorward-browser.XXXXXX)"
 port="$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')"
 base="http://127.0.0.1:$port"
+# An administrator for the admin flows, made as an operator would.
+admin_email="admin@example.com"
+admin_password="operator keeps the keys safe"
 server_pid=""
 cleanup() {
   if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
@@ -51,6 +55,7 @@ mkdir -p "$work/outbox"
     DOORWARD_MAIL_OUTBOX_DIR="$work/outbox" \
     DOORWARD_PASSWORD_HASH_MEMORY_KIB=1024 DOORWARD_PASSWORD_HASH_ITERATIONS=1 \
     RUST_LOG="warn"
+  printf '%s\n' "$admin_password" | "$bin" user create --email "$admin_email" --username admin --admin --password-stdin
   exec "$bin" serve --listen "127.0.0.1:$port"
 ) >"$work/serve.log" 2>&1 &
 server_pid=$!
@@ -69,6 +74,7 @@ fi
 rm -rf "$here/artifacts"
 status=0
 DOORWARD_URL="$base" OUTBOX_DIR="$work/outbox" ARTIFACTS="$here/artifacts" \
+  ADMIN_EMAIL="$admin_email" ADMIN_PASSWORD="$admin_password" \
   node "$here/flows.mjs" || status=$?
 if [ "$status" != 0 ]; then
   echo "--- server log (last 40 lines)" >&2

@@ -9,6 +9,8 @@ use axum::response::{IntoResponse, Response};
 #[derive(Clone, Debug, Default)]
 pub struct Nav {
     pub signed_in: bool,
+    /// Shows the "Admin" link.
+    pub admin: bool,
     /// The CSRF token for the "Log out" form (empty when signed out).
     pub csrf: String,
 }

@@ -5,11 +5,12 @@
 //!   (and checks CSRF) before every page handler.
 //! - `csrf.rs`: the double-submit CSRF token.
 //! - `return_to.rs`: where a login may send the browser afterwards.
-//! - `auth.rs`, `account.rs`, `lifecycle.rs`: the page handlers.
+//! - `auth.rs`, `account.rs`, `lifecycle.rs`, `admin/`: the page handlers.
 //! - `forms.rs`: form bodies and core errors as inline field messages.
 //! - `error.rs`: failures as HTML pages.
 
 pub mod account;
+pub mod admin;
 pub mod auth;
 pub mod csrf;
 pub mod error;
@@ -61,6 +62,21 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             "/verify-email",
             get(lifecycle::verify_page).post(lifecycle::verify),
         )
+        .route("/admin", get(admin::index))
+        .route("/admin/users", get(admin::users::page))
+        .route("/admin/users/{id}", get(admin::user::page))
+        .route("/admin/users/{id}/disable", post(admin::user::disable))
+        .route("/admin/users/{id}/enable", post(admin::user::enable))
+        .route("/admin/users/{id}/roles", post(admin::user::set_roles))
+        .route(
+            "/admin/users/{id}/password-reset",
+            post(admin::user::force_reset),
+        )
+        .route(
+            "/admin/users/{id}/delete",
+            get(admin::user::confirm_delete).post(admin::user::delete),
+        )
+        .route("/admin/audit", get(admin::audit::page))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             session::layer,

@@ -32,6 +32,9 @@ use crate::http::extract::Client;
 pub struct WebSession {
     pub user_id: Uuid,
     pub session_id: Uuid,
+    /// The token carries the `admin` role (a role change revokes the
+    /// session, so the claim is current; as in the admin API).
+    pub admin: bool,
 }
 
 /// Who is looking at a page: the session (when signed in) and the CSRF
@@ -45,6 +48,7 @@ impl Viewer {
     pub fn nav(&self) -> super::error::Nav {
         super::error::Nav {
             signed_in: self.session.is_some(),
+            admin: self.session.is_some_and(|s| s.admin),
             csrf: self.csrf.as_str().to_owned(),
         }
     }
@@ -137,6 +141,10 @@ fn session_of(app: &AppState, access: &str) -> Result<WebSession, GuardError> {
     Ok(WebSession {
         user_id: Uuid::parse_str(&claims.sub).map_err(|_| bad())?,
         session_id: Uuid::parse_str(&claims.sid).map_err(|_| bad())?,
+        admin: claims
+            .roles
+            .iter()
+            .any(|r| r == doorward_core::accounts::ROLE_ADMIN),
     })
 }
 

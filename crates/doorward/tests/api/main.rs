@@ -30,3 +30,4 @@ mod signup_validation;
 mod throttle;
 mod tokens;
 mod web;
+mod web_admin;
