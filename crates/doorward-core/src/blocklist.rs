@@ -276,7 +276,10 @@ mod tests {
     fn common_table_is_sorted_folded_and_has_every_listed_password() {
         let table = CommonPasswords::embedded();
         let lines: Vec<&str> = table.sorted.lines().collect();
-        assert!(lines.windows(2).all(|w| w[0] < w[1]), "sorted, no duplicates");
+        assert!(
+            lines.windows(2).all(|w| w[0] < w[1]),
+            "sorted, no duplicates"
+        );
         assert!(lines.iter().all(|l| !l.is_empty() && fold(l) == *l));
         // Every line of the source list is found, in its original spelling.
         let source = include_str!("../data/common-passwords-100k.txt");
@@ -287,7 +290,12 @@ mod tests {
         assert!(missing.is_empty(), "{:?}", &missing[..missing.len().min(5)]);
         // The first and last entries, and neighbours that are not listed.
         assert!(table.contains(lines[0]) && table.contains(lines[lines.len() - 1]));
-        for absent in ["", "\u{0}", "~~~~~~~~~~~~~~~~", "correct horse battery staple"] {
+        for absent in [
+            "",
+            "\u{0}",
+            "~~~~~~~~~~~~~~~~",
+            "correct horse battery staple",
+        ] {
             assert!(!table.contains(absent), "{absent:?}");
         }
     }
@@ -306,7 +314,11 @@ mod tests {
             ("g", false),
             ("", false),
         ] {
-            assert_eq!(sorted_lines_contain(t, needle.as_bytes()), found, "{needle:?}");
+            assert_eq!(
+                sorted_lines_contain(t, needle.as_bytes()),
+                found,
+                "{needle:?}"
+            );
         }
         assert!(!sorted_lines_contain(b"", b"a"));
         assert!(sorted_lines_contain(b"only\n", b"only"));

@@ -388,10 +388,26 @@ mod tests {
         // costs, longer outputs) verify with ours.
         let salt = SaltString::encode_b64(b"sixteen byte sal").unwrap();
         for (alg, ver, params) in [
-            (Algorithm::Argon2id, Version::V0x13, Params::new(1024, 1, 1, None)),
-            (Algorithm::Argon2id, Version::V0x13, Params::new(2048, 3, 2, Some(64))),
-            (Algorithm::Argon2i, Version::V0x10, Params::new(512, 2, 1, None)),
-            (Algorithm::Argon2d, Version::V0x13, Params::new(256, 1, 1, None)),
+            (
+                Algorithm::Argon2id,
+                Version::V0x13,
+                Params::new(1024, 1, 1, None),
+            ),
+            (
+                Algorithm::Argon2id,
+                Version::V0x13,
+                Params::new(2048, 3, 2, Some(64)),
+            ),
+            (
+                Algorithm::Argon2i,
+                Version::V0x10,
+                Params::new(512, 2, 1, None),
+            ),
+            (
+                Algorithm::Argon2d,
+                Version::V0x13,
+                Params::new(256, 1, 1, None),
+            ),
         ] {
             let theirs = Argon2::new(alg, ver, params.unwrap())
                 .hash_password(b"legacy secret", &salt)

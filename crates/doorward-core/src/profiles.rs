@@ -104,7 +104,9 @@ impl ProfileCache {
                         shard.entries.clear();
                     }
                 }
-                shard.entries.insert(user.id, (Instant::now(), user.clone()));
+                shard
+                    .entries
+                    .insert(user.id, (Instant::now(), user.clone()));
             }
         }
         user

@@ -322,7 +322,8 @@ where
     type Rejection = GuardRejection;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let AuthenticatedShared(claims) = AuthenticatedShared::from_request_parts(parts, state).await?;
+        let AuthenticatedShared(claims) =
+            AuthenticatedShared::from_request_parts(parts, state).await?;
         let bad = || GuardRejection(GuardError::Invalid(TokenError::Malformed));
         let user_id = Uuid::parse_str(&claims.sub).map_err(|_| bad())?;
         let session_id = Uuid::parse_str(&claims.sid).map_err(|_| bad())?;
