@@ -11,6 +11,7 @@ use crate::audit::{self, AuditKind, ClientInfo};
 use crate::error::{Error, Result};
 use crate::mail::Mailer;
 use crate::passwords::{PasswordHasher, PasswordPolicy};
+use crate::profiles::ProfileCache;
 use crate::sessions::{self, RevocationListener, RotationPolicy};
 use crate::store::{
     NewSession, RefreshDecision, RefreshOutcome, RevokeScope, SessionRecord, Store, StoreError,
@@ -77,6 +78,9 @@ pub struct Accounts {
     pub require_email_verification: bool,
     /// Failed-login throttling (`throttle.*`).
     pub throttle: ThrottlePolicy,
+    /// Profiles for `GET /v1/me` (at most 1 s old; see `profiles`). Every
+    /// change to a user made here calls `profiles.forget`.
+    pub profiles: ProfileCache,
 }
 
 fn collect<T>(r: std::result::Result<T, FieldError>, errors: &mut Vec<FieldError>) -> Option<T> {
@@ -495,6 +499,28 @@ impl Accounts {
                 record,
             })
             .collect())
+    }
+
+    /// The caller's profile for display (`GET /v1/me`): from the profile
+    /// cache when fresh, without the password hash. For decisions (password
+    /// checks, verification state) use `me`, which reads the database.
+    pub async fn profile(&self, user_id: Uuid) -> Result<Arc<UserRecord>> {
+        let user = match self.profiles.get(user_id) {
+            Some(u) => u,
+            None => {
+                let ticket = self.profiles.ticket(user_id);
+                let user = self
+                    .store
+                    .user_by_id(user_id)
+                    .await?
+                    .ok_or(Error::NotFound)?;
+                self.profiles.insert(ticket, user)
+            }
+        };
+        if user.disabled {
+            return Err(Error::NotFound);
+        }
+        Ok(user)
     }
 
     pub async fn me(&self, user_id: Uuid) -> Result<UserRecord> {

@@ -132,6 +132,7 @@ impl Accounts {
             .store
             .update_user(id, &patch, revoke, now, &events)
             .await?;
+        self.profiles.forget(id);
         self.revocations.revoked(&revoked, now);
         Ok(user)
     }
@@ -157,6 +158,7 @@ impl Accounts {
         );
         event.actor_id = Some(actor);
         let revoked = self.store.delete_user(id, now, &event).await?;
+        self.profiles.forget(id);
         self.revocations.revoked(&revoked, now);
         Ok(())
     }

@@ -11,8 +11,6 @@
 //! microseconds, less than handing the work to another thread, and the
 //! argon2 hash that follows is what goes to the bounded pool.
 
-use std::borrow::Cow;
-use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -24,8 +22,9 @@ use unicode_normalization::UnicodeNormalization;
 use crate::passwords::{Blocklist, PasswordPolicy};
 
 /// SecLists' "10-million-password-list-top-100000" (MIT, see
-/// `data/common-passwords-100k.LICENSE` and docs/import.md).
-const COMMON_100K: &str = include_str!("../data/common-passwords-100k.txt");
+/// `data/common-passwords-100k.LICENSE` and docs/import.md), folded, sorted
+/// bytewise and deduplicated by `build.rs`, one entry per line.
+const COMMON_SORTED: &str = include_str!(concat!(env!("OUT_DIR"), "/common-passwords.txt"));
 
 /// The reason given for a common password.
 pub const COMMON_REASON: &str =
@@ -35,51 +34,62 @@ pub const BREACHED_REASON: &str = "This password has appeared in a data breach; 
 
 /// The form both the list and candidates are compared in: NFKC, then
 /// lower case, so "PASSWORD123" and full-width "ｐａｓｓｗｏｒｄ１２３" match
-/// "password123".
+/// "password123". (`build.rs` folds the list the same way.)
 fn fold(password: &str) -> String {
     password.nfkc().collect::<String>().to_lowercase()
 }
 
-/// The most common passwords, as a set built once. Entries already in
-/// folded form (nearly all) borrow the text embedded in the binary.
+/// The most common passwords: a sorted table in the binary's read-only
+/// data, searched in place. No heap copy: only the ~17 pages a lookup
+/// touches are ever read in, and they stay file-backed.
 pub struct CommonPasswords {
-    set: HashSet<Cow<'static, str>>,
+    sorted: &'static str,
 }
 
 impl CommonPasswords {
     /// The embedded top-100,000 list.
     pub fn embedded() -> Self {
-        Self::from_lines(COMMON_100K)
-    }
-
-    fn from_lines(text: &'static str) -> Self {
-        let set = text
-            .lines()
-            .map(|l| l.trim_end_matches('\r'))
-            .filter(|l| !l.is_empty())
-            .map(|l| {
-                let folded = fold(l);
-                if folded == l {
-                    Cow::Borrowed(l)
-                } else {
-                    Cow::Owned(folded)
-                }
-            })
-            .collect();
-        CommonPasswords { set }
+        CommonPasswords {
+            sorted: COMMON_SORTED,
+        }
     }
 
     pub fn len(&self) -> usize {
-        self.set.len()
+        self.sorted.lines().count()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.set.is_empty()
+        self.sorted.is_empty()
     }
 
     pub fn contains(&self, password: &str) -> bool {
-        self.set.contains(fold(password).as_str())
+        sorted_lines_contain(self.sorted.as_bytes(), fold(password).as_bytes())
     }
+}
+
+/// Binary search for the line `needle` in `text`: lines sorted bytewise,
+/// each ending in `\n`. Probes a byte offset, widens it to its line, compares.
+fn sorted_lines_contain(text: &[u8], needle: &[u8]) -> bool {
+    // `lo` and `hi` are always line starts (or the end): the needle, if
+    // present, is a line inside [lo, hi).
+    let (mut lo, mut hi) = (0, text.len());
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        let start = text
+            .get(lo..mid)
+            .and_then(|s| s.iter().rposition(|&b| b == b'\n'))
+            .map_or(lo, |p| lo + p + 1);
+        let end = text
+            .get(start..hi)
+            .and_then(|s| s.iter().position(|&b| b == b'\n'))
+            .map_or(hi, |p| start + p);
+        match text.get(start..end).unwrap_or_default().cmp(needle) {
+            std::cmp::Ordering::Equal => return true,
+            std::cmp::Ordering::Less => lo = end + 1,
+            std::cmp::Ordering::Greater => hi = start,
+        }
+    }
+    false
 }
 
 impl Blocklist for CommonPasswords {
@@ -260,6 +270,58 @@ mod tests {
         assert!(list.contains("ｐａｓｓｗｏｒｄ１２３"));
         assert!(!list.contains("correct horse battery staple"));
         assert_eq!(list.reason("qwerty123").as_deref(), Some(COMMON_REASON));
+    }
+
+    #[test]
+    fn common_table_is_sorted_folded_and_has_every_listed_password() {
+        let table = CommonPasswords::embedded();
+        let lines: Vec<&str> = table.sorted.lines().collect();
+        assert!(
+            lines.windows(2).all(|w| w[0] < w[1]),
+            "sorted, no duplicates"
+        );
+        assert!(lines.iter().all(|l| !l.is_empty() && fold(l) == *l));
+        // Every line of the source list is found, in its original spelling.
+        let source = include_str!("../data/common-passwords-100k.txt");
+        let missing: Vec<&str> = source
+            .lines()
+            .filter(|l| !l.is_empty() && !table.contains(l))
+            .collect();
+        assert!(missing.is_empty(), "{:?}", &missing[..missing.len().min(5)]);
+        // The first and last entries, and neighbours that are not listed.
+        assert!(table.contains(lines[0]) && table.contains(lines[lines.len() - 1]));
+        for absent in [
+            "",
+            "\u{0}",
+            "~~~~~~~~~~~~~~~~",
+            "correct horse battery staple",
+        ] {
+            assert!(!table.contains(absent), "{absent:?}");
+        }
+    }
+
+    #[test]
+    fn sorted_search_on_small_tables() {
+        let t = b"b\ndd\nf\n";
+        for (needle, found) in [
+            ("b", true),
+            ("dd", true),
+            ("f", true),
+            ("a", false),
+            ("c", false),
+            ("d", false),
+            ("ddd", false),
+            ("g", false),
+            ("", false),
+        ] {
+            assert_eq!(
+                sorted_lines_contain(t, needle.as_bytes()),
+                found,
+                "{needle:?}"
+            );
+        }
+        assert!(!sorted_lines_contain(b"", b"a"));
+        assert!(sorted_lines_contain(b"only\n", b"only"));
     }
 
     #[test]

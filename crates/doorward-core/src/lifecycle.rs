@@ -178,6 +178,7 @@ impl Accounts {
             )
             .await?
             .ok_or(Error::InvalidOrExpiredToken)?;
+        self.profiles.forget(user.id);
         Ok(user)
     }
 
@@ -334,6 +335,7 @@ impl Accounts {
             .use_account_token(&hash, AccountTokenKind::ResetPassword, now, &apply, &event)
             .await?
             .ok_or(Error::InvalidOrExpiredToken)?;
+        self.profiles.forget(user.id);
         self.revocations.revoked(&revoked, now);
         // The owner proved control of the mailbox: an attacker's failed
         // guesses no longer hold the account back.
@@ -395,6 +397,7 @@ impl Accounts {
             .await?
             // The password changed in between: the "current" one may not be.
             .ok_or_else(wrong_current)?;
+        self.profiles.forget(user.id);
         self.revocations.revoked(&revoked, now);
         self.mail(&user.email, MailKind::PasswordChanged);
         Ok(())

@@ -2,19 +2,19 @@
 //!
 //! Argon2id in PHC format; imported bcrypt hashes verify and are upgraded on
 //! the next successful login. Hashing is CPU- and memory-heavy, so it runs on
-//! the blocking pool with a bounded number in flight and a bounded queue:
-//! when the queue is full the caller gets `Error::Busy` (503 + Retry-After)
-//! instead of the server queueing without limit (OWASP ASVS 2.4, NIST
-//! SP 800-63B 5.1.1.2).
+//! a fixed set of low-priority threads (`hash_pool`), each reusing one argon2
+//! memory block, behind a bounded queue: when the queue is full the caller
+//! gets `Error::Busy` (503 + Retry-After) instead of the server queueing
+//! without limit (OWASP ASVS 2.4, NIST SP 800-63B 5.1.1.2).
 
 use std::sync::Arc;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
+use argon2::password_hash::{Output, ParamsString, PasswordHash, Salt, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use rand::RngCore;
-use tokio::sync::Semaphore;
 
 use crate::error::{Error, Result};
+use crate::hash_pool::{HashThreads, Scratch};
 use crate::types::{Email, Password, Username};
 
 /// Argon2id cost parameters (OWASP's minimum recommendation by default).
@@ -37,10 +37,9 @@ impl Default for HashParams {
 }
 
 impl HashParams {
-    fn argon2(&self) -> Result<Argon2<'static>> {
-        let params = Params::new(self.memory_kib, self.iterations, self.parallelism, None)
-            .map_err(|e| Error::Internal(format!("argon2 parameters: {e}")))?;
-        Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+    fn argon2_params(&self) -> Result<Params> {
+        Params::new(self.memory_kib, self.iterations, self.parallelism, None)
+            .map_err(|e| Error::Internal(format!("argon2 parameters: {e}")))
     }
 
     /// Check that argon2 accepts these parameters (for config validation).
@@ -59,7 +58,7 @@ pub struct Verified {
     pub needs_rehash: bool,
 }
 
-/// Bounds: how many hashes run at once, and how many may wait.
+/// Bounds: how many hashes run at once (one thread each), and how many may wait.
 #[derive(Clone, Copy, Debug)]
 pub struct HashPool {
     pub max_in_flight: usize,
@@ -78,46 +77,34 @@ impl Default for HashPool {
     }
 }
 
-/// Hashes and verifies passwords on a bounded pool.
+/// Hashes and verifies passwords on the hash threads.
 pub struct PasswordHasher {
     params: HashParams,
-    argon: Argon2<'static>,
-    /// Permits for hashes running now.
-    running: Arc<Semaphore>,
-    /// Permits for hashes running or waiting: its size bounds memory.
-    admitted: Arc<Semaphore>,
+    argon_params: Params,
+    threads: HashThreads,
     /// A real hash of a random password, verified when the user is unknown so
     /// that "no such user" costs the same time as "wrong password".
     dummy_hash: String,
 }
 
-struct QueueSlot;
-
-impl QueueSlot {
-    fn new() -> Self {
-        metrics::gauge!("doorward_hash_queue_depth").increment(1.0);
-        QueueSlot
-    }
-}
-
-impl Drop for QueueSlot {
-    fn drop(&mut self) {
-        metrics::gauge!("doorward_hash_queue_depth").decrement(1.0);
-    }
-}
-
 impl PasswordHasher {
     pub fn new(params: HashParams, pool: HashPool) -> Result<Self> {
-        let argon = params.argon2()?;
+        let argon_params = params.argon2_params()?;
         let mut random = [0u8; 32];
         rand::thread_rng().fill_bytes(&mut random);
-        let dummy_hash = hash_with(&argon, &random)?;
-        let running = pool.max_in_flight.max(1);
+        // On the calling thread, with memory that is freed at once: the hash
+        // threads allocate theirs on their first job.
+        let mut scratch = Scratch::new(0);
+        let dummy_hash = hash_with(&argon_params, &random, &mut scratch)?;
+        let threads = HashThreads::start(
+            pool.max_in_flight,
+            pool.max_queued,
+            argon_params.block_count(),
+        )?;
         Ok(PasswordHasher {
             params,
-            argon,
-            running: Arc::new(Semaphore::new(running)),
-            admitted: Arc::new(Semaphore::new(running + pool.max_queued)),
+            argon_params,
+            threads,
             dummy_hash,
         })
     }
@@ -126,39 +113,14 @@ impl PasswordHasher {
         self.params
     }
 
-    /// Run one CPU-heavy job on the blocking pool, within the bounds.
-    async fn run<T: Send + 'static>(&self, job: impl FnOnce() -> T + Send + 'static) -> Result<T> {
-        let admitted = self
-            .admitted
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| Error::Busy {
-                retry_after_secs: 1,
-            })?;
-        let _slot = QueueSlot::new();
-        let running = self
-            .running
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| Error::Internal("hash pool closed".into()))?;
-        let span = tracing::Span::current();
-        // The permits move into the job: a request that goes away mid-hash
-        // cannot free its slot before the CPU work ends.
-        tokio::task::spawn_blocking(move || {
-            let _permits = (admitted, running);
-            span.in_scope(job)
-        })
-        .await
-        .map_err(|e| Error::Internal(format!("hash task failed: {e}")))
-    }
-
     /// Hash a new password (argon2id, PHC string).
     #[tracing::instrument(skip_all)]
     pub async fn hash(&self, password: &Password) -> Result<String> {
-        let argon = self.argon.clone();
+        let params = self.argon_params.clone();
         let secret = password.expose().as_bytes().to_vec();
-        self.run(move || hash_with(&argon, &secret)).await?
+        self.threads
+            .run(move |scratch| hash_with(&params, &secret, scratch))
+            .await?
     }
 
     /// Verify `password` against `stored`, or against the dummy hash when
@@ -169,34 +131,99 @@ impl PasswordHasher {
         let stored = stored.unwrap_or(&self.dummy_hash).to_owned();
         let secret = password.expose().as_bytes().to_vec();
         let params = self.params;
-        let argon = self.argon.clone();
         let verified = self
-            .run(move || verify_with(&argon, params, &secret, &stored))
+            .threads
+            .run(move |scratch| verify_with(params, &secret, &stored, scratch))
             .await?;
         Ok(Verified {
             ok: known && verified.ok,
             needs_rehash: known && verified.ok && verified.needs_rehash,
         })
     }
+
+    /// Run any job on the hash threads (tests of the queue bound).
+    #[cfg(test)]
+    async fn run<T: Send + 'static>(
+        &self,
+        job: impl FnOnce(&mut Scratch) -> T + Send + 'static,
+    ) -> Result<T> {
+        self.threads.run(job).await
+    }
 }
 
-fn hash_with(argon: &Argon2<'static>, secret: &[u8]) -> Result<String> {
+/// Argon2 of `secret` with `salt` (raw bytes) into a PHC output, in memory
+/// from `scratch`.
+fn argon2_output(
+    algorithm: Algorithm,
+    version: Version,
+    params: &Params,
+    secret: &[u8],
+    salt: &[u8],
+    scratch: &mut Scratch,
+) -> std::result::Result<Output, argon2::password_hash::Error> {
+    let argon = Argon2::new(algorithm, version, params.clone());
+    let len = params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN);
+    let memory = scratch.blocks(params.block_count());
+    Output::init_with(len, |out| {
+        argon
+            .hash_password_into_with_memory(secret, salt, out, memory)
+            .map_err(Into::into)
+    })
+}
+
+/// A new argon2id PHC string for `secret` with a random salt.
+fn hash_with(params: &Params, secret: &[u8], scratch: &mut Scratch) -> Result<String> {
     let mut salt = [0u8; 16];
     rand::thread_rng().fill_bytes(&mut salt);
-    let salt = SaltString::encode_b64(&salt).map_err(|e| Error::Internal(format!("salt: {e}")))?;
-    argon
-        .hash_password(secret, &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| Error::Internal(format!("argon2: {e}")))
+    let salt_string =
+        SaltString::encode_b64(&salt).map_err(|e| Error::Internal(format!("salt: {e}")))?;
+    let internal = |e: argon2::password_hash::Error| Error::Internal(format!("argon2: {e}"));
+    let output = argon2_output(
+        Algorithm::Argon2id,
+        Version::V0x13,
+        params,
+        secret,
+        &salt,
+        scratch,
+    )
+    .map_err(internal)?;
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(params).map_err(internal)?,
+        salt: Some(salt_string.as_salt()),
+        hash: Some(output),
+    };
+    Ok(phc.to_string())
+}
+
+/// Whether `secret` matches the argon2 PHC hash `parsed` (constant-time
+/// comparison of the outputs). Anything unparseable is a mismatch.
+fn argon2_matches(parsed: &PasswordHash<'_>, secret: &[u8], scratch: &mut Scratch) -> bool {
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+        return false;
+    };
+    let Ok(algorithm) = Algorithm::try_from(parsed.algorithm) else {
+        return false;
+    };
+    let version = match parsed.version.map(Version::try_from).transpose() {
+        Ok(v) => v.unwrap_or_default(),
+        Err(_) => return false,
+    };
+    let Some(params) = argon2_params(parsed) else {
+        return false;
+    };
+    let mut salt_bytes = [0u8; Salt::MAX_LENGTH];
+    let Ok(salt) = salt.decode_b64(&mut salt_bytes) else {
+        return false;
+    };
+    argon2_output(algorithm, version, &params, secret, salt, scratch)
+        // `Output`'s equality is constant-time.
+        .is_ok_and(|computed| computed == expected)
 }
 
 /// Pure verification; an unparseable stored hash never matches.
-fn verify_with(
-    argon: &Argon2<'static>,
-    params: HashParams,
-    secret: &[u8],
-    stored: &str,
-) -> Verified {
+fn verify_with(params: HashParams, secret: &[u8], stored: &str, scratch: &mut Scratch) -> Verified {
     if is_bcrypt(stored) {
         let ok = bcrypt::verify(secret, stored).unwrap_or(false);
         return Verified {
@@ -210,13 +237,7 @@ fn verify_with(
             needs_rehash: false,
         };
     };
-    if argon2_params(&parsed).is_none() {
-        return Verified {
-            ok: false,
-            needs_rehash: false,
-        };
-    }
-    let ok = argon.verify_password(secret, &parsed).is_ok();
+    let ok = argon2_matches(&parsed, secret, scratch);
     Verified {
         ok,
         needs_rehash: ok && is_weaker(&parsed, params),
@@ -397,6 +418,93 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn hashes_interoperate_with_the_argon2_crate() {
+        use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+        let h = PasswordHasher::new(fast(), HashPool::default()).unwrap();
+        let stock = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(1024, 1, 1, None).unwrap(),
+        );
+        // Ours verifies with the crate's own verifier...
+        let ours = h.hash(&pw("correct horse battery")).await.unwrap();
+        let parsed = PasswordHash::new(&ours).unwrap();
+        assert!(stock
+            .verify_password(b"correct horse battery", &parsed)
+            .is_ok());
+        assert!(stock
+            .verify_password(b"correct horse batterY", &parsed)
+            .is_err());
+        // ...and the crate's hashes (any argon2 variant and version, other
+        // costs, longer outputs) verify with ours.
+        let salt = SaltString::encode_b64(b"sixteen byte sal").unwrap();
+        for (alg, ver, params) in [
+            (
+                Algorithm::Argon2id,
+                Version::V0x13,
+                Params::new(1024, 1, 1, None),
+            ),
+            (
+                Algorithm::Argon2id,
+                Version::V0x13,
+                Params::new(2048, 3, 2, Some(64)),
+            ),
+            (
+                Algorithm::Argon2i,
+                Version::V0x10,
+                Params::new(512, 2, 1, None),
+            ),
+            (
+                Algorithm::Argon2d,
+                Version::V0x13,
+                Params::new(256, 1, 1, None),
+            ),
+        ] {
+            let theirs = Argon2::new(alg, ver, params.unwrap())
+                .hash_password(b"legacy secret", &salt)
+                .unwrap()
+                .to_string();
+            let v = h.verify(&pw("legacy secret"), Some(&theirs)).await.unwrap();
+            assert!(v.ok, "{theirs}");
+            let v = h.verify(&pw("legacy secreT"), Some(&theirs)).await.unwrap();
+            assert!(!v.ok, "{theirs}");
+        }
+    }
+
+    #[test]
+    fn same_salt_same_hash_as_the_argon2_crate() {
+        use argon2::password_hash::PasswordHasher as _;
+        let params = Params::new(1024, 2, 1, None).unwrap();
+        let salt = *b"sixteen byte sal";
+        let mut scratch = Scratch::new(params.block_count());
+        let ours = argon2_output(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            &params,
+            b"pw",
+            &salt,
+            &mut scratch,
+        )
+        .unwrap();
+        // Twice through the same kept memory: the block left behind does not matter.
+        let again = argon2_output(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            &params,
+            b"pw",
+            &salt,
+            &mut scratch,
+        )
+        .unwrap();
+        let salt_string = SaltString::encode_b64(&salt).unwrap();
+        let theirs = Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+            .hash_password(b"pw", &salt_string)
+            .unwrap();
+        assert_eq!(Some(ours), theirs.hash);
+        assert_eq!(ours, again);
+    }
+
+    #[tokio::test]
     async fn unknown_user_never_verifies() {
         let h = PasswordHasher::new(fast(), HashPool::default()).unwrap();
         let v = h.verify(&pw("anything at all"), None).await.unwrap();
@@ -566,7 +674,7 @@ mod tests {
         // Hold the only slot with a job that waits on a channel.
         let (tx, rx) = std::sync::mpsc::channel::<()>();
         let h2 = h.clone();
-        let blocker = tokio::spawn(async move { h2.run(move || rx.recv().ok()).await });
+        let blocker = tokio::spawn(async move { h2.run(move |_| rx.recv().ok()).await });
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         let err = h.hash(&pw("correct horse battery")).await.unwrap_err();
         assert!(matches!(

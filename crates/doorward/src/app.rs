@@ -18,6 +18,7 @@ use doorward_core::blocklist;
 use doorward_core::clock::Clock;
 use doorward_core::keys::{self, KeyVault};
 use doorward_core::passwords::PasswordHasher;
+use doorward_core::profiles::ProfileCache;
 use doorward_core::store::{Store, StoreError};
 use doorward_core::tokens::{Issuer, TokenSettings};
 use doorward_guard::{Guard, VerifyPolicy};
@@ -144,11 +145,8 @@ pub async fn build_with_store(
     let hash = settings.hash;
     let pool = settings.hash_pool;
     let hasher = tokio::task::spawn_blocking(move || PasswordHasher::new(hash, pool)).await??;
-    // The common list is a 100k-entry set: built once here, off the runtime.
-    let breached = settings.breached_file.clone();
-    let policy =
-        tokio::task::spawn_blocking(move || blocklist::standard_policy(breached.as_deref()))
-            .await??;
+    // The common list is a table in the binary: nothing to build.
+    let policy = blocklist::standard_policy(settings.breached_file.as_deref())?;
     // Mail (issue 4): started last, so a failed build leaves no task behind.
     let mail_queue = crate::mail::start(&settings.mail, &settings.issuer)?;
     let mailer: Arc<dyn doorward_core::mail::Mailer> = Arc::new(mail_queue.clone());
@@ -161,6 +159,7 @@ pub async fn build_with_store(
         mailer: mailer.clone(),
         require_email_verification: settings.require_email_verification,
         throttle: settings.throttle,
+        profiles: ProfileCache::default(),
     });
     Ok(AppState {
         accounts,

@@ -30,8 +30,8 @@ pub struct SessionBody {
     (status = 200, body = UserBody), (status = 401, body = Problem), (status = 404, body = Problem), (status = 503, body = Problem),
 ))]
 pub async fn me(State(app): State<AppState>, caller: Caller) -> ApiResult<Json<UserBody>> {
-    let user = app.accounts.me(caller.user_id).await?;
-    Ok(Json((&user).into()))
+    let user = app.accounts.profile(caller.user_id).await?;
+    Ok(Json(user.as_ref().into()))
 }
 
 /// The caller's active sessions, newest first.

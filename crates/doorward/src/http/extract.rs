@@ -16,7 +16,7 @@ use axum::extract::{ConnectInfo, FromRef, FromRequest, FromRequestParts, Query, 
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use doorward_core::audit::ClientInfo;
-use doorward_guard::{Authenticated, Claims, GuardError, GuardRejection, TokenError};
+use doorward_guard::{AuthenticatedShared, Claims, GuardError, GuardRejection, TokenError};
 use ipnet::IpNet;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
@@ -310,7 +310,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
 pub struct Caller {
     pub user_id: Uuid,
     pub session_id: Uuid,
-    pub claims: Claims,
+    /// Shared with the guard's verified-token cache: a cache hit copies nothing.
+    pub claims: std::sync::Arc<Claims>,
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Caller
@@ -320,7 +321,8 @@ where
     type Rejection = GuardRejection;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let Authenticated(claims) = Authenticated::from_request_parts(parts, state).await?;
+        let AuthenticatedShared(claims) =
+            AuthenticatedShared::from_request_parts(parts, state).await?;
         let bad = || GuardRejection(GuardError::Invalid(TokenError::Malformed));
         let user_id = Uuid::parse_str(&claims.sub).map_err(|_| bad())?;
         let session_id = Uuid::parse_str(&claims.sid).map_err(|_| bad())?;
