@@ -18,6 +18,7 @@ root="$(cd "$here/../.." && pwd)"
 
 venv="${ST_VENV:-/tmp/doorward-schemathesis-venv}"
 max_examples="${ST_MAX_EXAMPLES:-100}"
+stateful_examples="${ST_STATEFUL_EXAMPLES:-$max_examples}"
 seed_args=()
 if [ -n "${ST_SEED:-}" ]; then seed_args=(--seed "$ST_SEED"); fi
 
@@ -65,10 +66,22 @@ curl -fsS "$base/healthz" >/dev/null || { echo "serve not healthy:"; cat "$work/
 
 # A user per pass, so protected routes run with a valid token.
 token_of() {
-  curl -fsS -X POST "$base/v1/signup" -H 'Content-Type: application/json' \
-    -d "{\"email\":\"$1@example.com\",\"password\":\"correct horse battery staple\"}" |
+  curl -fsS -X POST "$base/v1/$1" -H 'Content-Type: application/json' \
+    -d "{\"email\":\"$2@example.com\",\"password\":\"correct horse battery staple\"}" |
     "$venv/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["access_token"])'
 }
+# Some users first, then an administrator (the CLI's way), so the admin
+# routes run past the role check: the users list (creation order) starts
+# with the others, whom the links hand to get/patch/delete.
+for i in 1 2 3 4 5 6 7 8; do token_of signup "st-user$i" >/dev/null; done
+(
+  cd "$work"
+  for v in $(env | sed -n 's/^\(DOORWARD_[A-Z0-9_]*\)=.*/\1/p'); do unset "$v"; done
+  echo "correct horse battery staple" |
+    DOORWARD_DATABASE_URL="sqlite:$work/doorward.db" DOORWARD_ISSUER="$base" \
+      DOORWARD_PASSWORD_HASH_MEMORY_KIB=1024 DOORWARD_PASSWORD_HASH_ITERATIONS=1 RUST_LOG=warn \
+      "$bin" user create --email st-admin@example.com --admin --password-stdin >/dev/null
+)
 
 # Every check runs but one (ST_EXCLUDE="--exclude-checks X,Y" overrides):
 #   positive_data_acceptance: excluded: signup rules a schema cannot state (not a
@@ -78,21 +91,31 @@ token_of() {
 exclude=(${ST_EXCLUDE:---exclude-checks positive_data_acceptance})
 
 run_st() {
-  local token="$1"; shift
+  local phases="$1"; shift
   (cd "$work" && "$venv/bin/st" run "$base/openapi.json" --url "$base" \
     --checks all "${exclude[@]}" \
     --max-examples "$max_examples" "${seed_args[@]}" \
-    --phases examples,coverage,fuzzing,stateful \
-    --generation-database none --request-timeout 10 --no-color \
-    -H "Authorization: Bearer $token" "$@")
+    --phases "$phases" \
+    --generation-database none --request-timeout 10 --no-color "$@")
 }
 
 status=0
-# Pass 1: everything but logout (a logout would end the session whose token
-# every other protected call carries).
-run_st "$(token_of st-main)" --exclude-path /v1/logout || status=$?
+# Pass 1: everything but logout, as an administrator (a logout would end the
+# session whose token every other call carries). Its stateful phase follows
+# the links of /openapi.json: signup -> login/refresh -> refresh, the admin
+# list -> get/patch/delete of the listed user.
+run_st examples,coverage,fuzzing,stateful -H "Authorization: Bearer $(token_of login st-admin)" \
+  --exclude-path /v1/logout || status=$?
 # Pass 2: logout alone, with a user of its own.
-run_st "$(token_of st-logout)" --include-path /v1/logout || status=$?
+run_st examples,coverage,fuzzing -H "Authorization: Bearer $(token_of signup st-logout)" \
+  --include-path /v1/logout || status=$?
+# Pass 3: the session routes statefully with no token of ours: each protected
+# call carries the token of the signup, login or refresh it follows (the
+# links' `Authorization`), so logout ends that session and the chain goes on
+# with what it left (a refresh of an ended session must be refused).
+run_st stateful --max-examples "$stateful_examples" \
+  --include-path-regex '^/v1/(signup|login|refresh|logout|me|sessions|sessions/\{id\}|me/password|password/forgot|email/verify/resend)$' \
+  || status=$?
 
 if grep -q 'panicked' "$work/serve.log"; then
   echo "the server panicked:"; grep -A5 'panicked' "$work/serve.log"; status=1
