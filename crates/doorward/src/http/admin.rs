@@ -150,6 +150,11 @@ pub async fn list_users(
     if q.is_some_and(|q| q.chars().count() > 256) {
         return Err(invalid("q", "too_long", "Search for at most 256 characters.").into());
     }
+    // No address or username holds a control character, and PostgreSQL
+    // refuses NUL in text (a 500 before this check).
+    if q.is_some_and(|q| q.chars().any(char::is_control)) {
+        return Err(invalid("q", "invalid_query", "Search text cannot hold control characters.").into());
+    }
     let page = app.accounts.admin_list_users(q, after, limit).await?;
     Ok(Json(UserList {
         items: page.items.iter().map(AdminUserBody::from).collect(),
