@@ -159,7 +159,7 @@ impl Modify for Links {
                 ]
                 .into_iter()
                 .flatten()
-                .find(|op| op.operation_id.as_deref() == Some(source))
+                .find(|op| op.operation_id.as_deref() == Some(*source))
             });
             let Some(op) = op else { continue };
             let Some(RefOr::T(response)) = op.responses.responses.get_mut(*status) else {
