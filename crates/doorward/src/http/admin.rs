@@ -78,12 +78,16 @@ pub struct UserList {
     pub next_cursor: Option<String>,
 }
 
+/// Query parameters (`parameter_in = Query`: without it utoipa documents
+/// the fields as required path parameters, which no client can send).
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct UserListQuery {
     /// Substring of the email or username (case-insensitive).
     pub q: Option<String>,
     /// 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -275,6 +279,7 @@ pub struct AuditList {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// Only events about this account.
@@ -288,6 +293,7 @@ pub struct AuditQuery {
     /// RFC 3339; exclusive.
     pub until: Option<String>,
     /// 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
