@@ -53,7 +53,9 @@ impl Email {
         if s.len() > Self::MAX_LEN {
             return bad("An email address has at most 254 characters.");
         }
-        if s.chars().any(|c| c.general_category() == GeneralCategory::Format) {
+        if s.chars()
+            .any(|c| c.general_category() == GeneralCategory::Format)
+        {
             return bad("An email address cannot contain invisible characters.");
         }
         if s.chars().any(|c| {
@@ -202,11 +204,20 @@ mod tests {
         assert_eq!(parse("ada@ex\u{FF41}mple.com").unwrap(), "ada@example.com");
         assert_eq!(parse("\u{FB01}@example.com").unwrap(), "fi@example.com");
         assert_eq!(parse("\u{212A}im@example.com").unwrap(), "kim@example.com");
-        assert_eq!(parse("\u{3000}ada@example.com\u{3000}").unwrap(), "ada@example.com");
+        assert_eq!(
+            parse("\u{3000}ada@example.com\u{3000}").unwrap(),
+            "ada@example.com"
+        );
         // Another script: another address.
-        assert_eq!(parse("\u{430}da@example.com").unwrap(), "\u{430}da@example.com");
+        assert_eq!(
+            parse("\u{430}da@example.com").unwrap(),
+            "\u{430}da@example.com"
+        );
         // Invisible: refused.
-        for c in ['\u{200B}', '\u{200C}', '\u{200D}', '\u{202E}', '\u{2066}', '\u{AD}', '\u{FEFF}', '\u{2060}'] {
+        for c in [
+            '\u{200B}', '\u{200C}', '\u{200D}', '\u{202E}', '\u{2066}', '\u{AD}', '\u{FEFF}',
+            '\u{2060}',
+        ] {
             assert!(parse(&format!("a{c}da@example.com")).is_err(), "{c:?}");
         }
     }

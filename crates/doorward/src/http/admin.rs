@@ -157,7 +157,12 @@ pub async fn list_users(
     // No address or username holds a control character, and PostgreSQL
     // refuses NUL in text (a 500 before this check).
     if q.is_some_and(|q| q.chars().any(char::is_control)) {
-        return Err(invalid("q", "invalid_query", "Search text cannot hold control characters.").into());
+        return Err(invalid(
+            "q",
+            "invalid_query",
+            "Search text cannot hold control characters.",
+        )
+        .into());
     }
     let page = app.accounts.admin_list_users(q, after, limit).await?;
     Ok(Json(UserList {

@@ -114,34 +114,132 @@ const FIRST_EVENTS_USER: &[(&str, &str)] = &[("query.user_id", "$response.body#/
 
 const LINKS: &[LinkRow] = &[
     // A new session: refresh it, use it, end it.
-    ("signup", "201", "Refresh", "refresh", &[], Some(refresh_body)),
+    (
+        "signup",
+        "201",
+        "Refresh",
+        "refresh",
+        &[],
+        Some(refresh_body),
+    ),
     ("signup", "201", "LogIn", "login", &[], Some(login_body)),
     ("signup", "201", "Me", "me", AUTH, None),
     ("signup", "201", "Sessions", "sessions", AUTH, None),
-    ("signup", "201", "ChangePassword", "change_password", AUTH, None),
-    ("signup", "201", "ResendVerification", "resend_verification", AUTH, None),
-    ("signup", "201", "Forgot", "forgot_password", &[], Some(forgot_body)),
+    (
+        "signup",
+        "201",
+        "ChangePassword",
+        "change_password",
+        AUTH,
+        None,
+    ),
+    (
+        "signup",
+        "201",
+        "ResendVerification",
+        "resend_verification",
+        AUTH,
+        None,
+    ),
+    (
+        "signup",
+        "201",
+        "Forgot",
+        "forgot_password",
+        &[],
+        Some(forgot_body),
+    ),
     ("signup", "201", "Logout", "logout", AUTH, None),
-    ("login", "200", "Refresh", "refresh", &[], Some(refresh_body)),
+    (
+        "login",
+        "200",
+        "Refresh",
+        "refresh",
+        &[],
+        Some(refresh_body),
+    ),
     ("login", "200", "Me", "me", AUTH, None),
     ("login", "200", "Sessions", "sessions", AUTH, None),
     ("login", "200", "Logout", "logout", AUTH, None),
     // Rotation: the new refresh token refreshes again.
-    ("refresh", "200", "Refresh", "refresh", &[], Some(refresh_body)),
+    (
+        "refresh",
+        "200",
+        "Refresh",
+        "refresh",
+        &[],
+        Some(refresh_body),
+    ),
     ("refresh", "200", "Me", "me", AUTH, None),
     ("refresh", "200", "Logout", "logout", AUTH, None),
-    ("sessions", "200", "RevokeSession", "revoke_session", FIRST_SESSION, None),
+    (
+        "sessions",
+        "200",
+        "RevokeSession",
+        "revoke_session",
+        FIRST_SESSION,
+        None,
+    ),
     // Administration: a listed user, then the same user again.
     ("list_users", "200", "GetUser", "get_user", FIRST_USER, None),
-    ("list_users", "200", "UpdateUser", "update_user", FIRST_USER, None),
-    ("list_users", "200", "DeleteUser", "delete_user", FIRST_USER, None),
-    ("list_users", "200", "NextPage", "list_users", NEXT_USERS, None),
-    ("get_user", "200", "UpdateUser", "update_user", SAME_USER, None),
-    ("get_user", "200", "DeleteUser", "delete_user", SAME_USER, None),
+    (
+        "list_users",
+        "200",
+        "UpdateUser",
+        "update_user",
+        FIRST_USER,
+        None,
+    ),
+    (
+        "list_users",
+        "200",
+        "DeleteUser",
+        "delete_user",
+        FIRST_USER,
+        None,
+    ),
+    (
+        "list_users",
+        "200",
+        "NextPage",
+        "list_users",
+        NEXT_USERS,
+        None,
+    ),
+    (
+        "get_user",
+        "200",
+        "UpdateUser",
+        "update_user",
+        SAME_USER,
+        None,
+    ),
+    (
+        "get_user",
+        "200",
+        "DeleteUser",
+        "delete_user",
+        SAME_USER,
+        None,
+    ),
     ("update_user", "200", "GetUser", "get_user", SAME_USER, None),
-    ("update_user", "200", "DeleteUser", "delete_user", SAME_USER, None),
+    (
+        "update_user",
+        "200",
+        "DeleteUser",
+        "delete_user",
+        SAME_USER,
+        None,
+    ),
     ("delete_user", "204", "GetUser", "get_user", SAME_USER, None),
-    ("list_audit", "200", "UserEvents", "list_audit", FIRST_EVENTS_USER, None),
+    (
+        "list_audit",
+        "200",
+        "UserEvents",
+        "list_audit",
+        FIRST_EVENTS_USER,
+        None,
+    ),
 ];
 
 impl Modify for Links {
@@ -170,7 +268,9 @@ impl Modify for Links {
                 link = link.parameter(*k, *v);
             }
             link = link.request_body(body.map(|f| f()));
-            response.links.insert((*name).to_owned(), RefOr::T(link.build()));
+            response
+                .links
+                .insert((*name).to_owned(), RefOr::T(link.build()));
         }
     }
 }

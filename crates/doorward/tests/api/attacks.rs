@@ -96,11 +96,11 @@ fn hostile() -> Vec<(&'static str, String)> {
     vec![
         ("sql quote", "' OR '1'='1".into()),
         ("sql comment", "admin@example.com'--".into()),
+        ("sql stacked", "x'); DROP TABLE users; SELECT ('".into()),
         (
-            "sql stacked",
-            "x'); DROP TABLE users; SELECT ('".into(),
+            "sql union",
+            "\" UNION SELECT password_hash FROM users --".into(),
         ),
-        ("sql union", "\" UNION SELECT password_hash FROM users --".into()),
         ("like wildcards", "%_%".into()),
         ("backslashes", "\\'\\\"\\\\\\0".into()),
         ("nul byte", "admin\u{0}@example.com".into()),
@@ -109,7 +109,10 @@ fn hostile() -> Vec<(&'static str, String)> {
         ("10k characters", "a".repeat(10_000)),
         ("30k two-byte characters", "é".repeat(30_000)),
         ("cyrillic a", "\u{430}dmin@example.com".into()),
-        ("fullwidth", "\u{FF41}\u{FF44}\u{FF4D}\u{FF49}\u{FF4E}@example.com".into()),
+        (
+            "fullwidth",
+            "\u{FF41}\u{FF44}\u{FF4D}\u{FF49}\u{FF4E}@example.com".into(),
+        ),
         ("zero-width joiner", "ad\u{200D}min@example.com".into()),
         ("rtl override", "\u{202E}moc.elpmaxe@nimda".into()),
         ("nfkc ligature", "\u{FB01}@example.com".into()),
@@ -209,7 +212,12 @@ async fn injected_kid_values_are_refused() {
     }
     // The server still serves the real tokens, and its key set is unchanged.
     assert_eq!(app.me(&token).await.status(), 200);
-    let jwks: Value = app.get("/.well-known/jwks.json").await.json().await.unwrap();
+    let jwks: Value = app
+        .get("/.well-known/jwks.json")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 1);
     assert_eq!(jwks["keys"][0]["kid"], kid.as_str());
 }
@@ -482,7 +490,10 @@ async fn hostile_values_in_signup_and_login_fields() {
         }
     }
     let res = app
-        .post("/v1/login", json!({"email": "admin@example.com", "password": mib()}))
+        .post(
+            "/v1/login",
+            json!({"email": "admin@example.com", "password": mib()}),
+        )
         .await;
     problem(res, 413, "payload_too_large").await;
     assert_eq!(accounts(&app).await, before);
@@ -509,11 +520,31 @@ async fn hostile_values_in_token_and_password_fields() {
         let cases = [
             ("refresh", "/v1/refresh", json!({"refresh_token": v}), false),
             ("logout", "/v1/logout", json!({"scope": v}), true),
-            ("reset token", "/v1/password/reset", json!({"token": v, "new_password": "a brand new passphrase"}), false),
-            ("reset password", "/v1/password/reset", json!({"token": "x".repeat(43), "new_password": v}), false),
+            (
+                "reset token",
+                "/v1/password/reset",
+                json!({"token": v, "new_password": "a brand new passphrase"}),
+                false,
+            ),
+            (
+                "reset password",
+                "/v1/password/reset",
+                json!({"token": "x".repeat(43), "new_password": v}),
+                false,
+            ),
             ("verify", "/v1/email/verify", json!({"token": v}), false),
-            ("change current", "/v1/me/password", json!({"current_password": v, "new_password": "a brand new passphrase"}), true),
-            ("change new", "/v1/me/password", json!({"current_password": "wrong password", "new_password": v}), true),
+            (
+                "change current",
+                "/v1/me/password",
+                json!({"current_password": v, "new_password": "a brand new passphrase"}),
+                true,
+            ),
+            (
+                "change new",
+                "/v1/me/password",
+                json!({"current_password": "wrong password", "new_password": v}),
+                true,
+            ),
         ];
         for (what, path, body, auth) in cases {
             let res = if auth {
@@ -543,7 +574,11 @@ async fn hostile_values_in_token_and_password_fields() {
         refused(res, &format!("session id {name}")).await;
     }
     let res = app
-        .post_auth("/v1/email/verify/resend", &access, Some(json!({"x": mib()})))
+        .post_auth(
+            "/v1/email/verify/resend",
+            &access,
+            Some(json!({"x": mib()})),
+        )
         .await;
     refused(res, "resend with a 1 MiB body").await;
 
@@ -660,7 +695,10 @@ async fn hostile_values_in_admin_queries_and_bodies() {
         .await;
     refused(res, "q of 10k characters").await;
     let res = app
-        .get_auth(&format!("/v1/admin/audit?type={}", "a".repeat(100_000)), &root)
+        .get_auth(
+            &format!("/v1/admin/audit?type={}", "a".repeat(100_000)),
+            &root,
+        )
         .await;
     assert!(res.status().as_u16() < 500, "{}", res.status());
 
@@ -727,7 +765,16 @@ async fn hostile_values_in_page_forms() {
                 // The other fields hold something plausible but wrong.
                 let mut all: Vec<(&str, &str)> = fields
                     .iter()
-                    .map(|f| (*f, if *f == "email" { "nobody@example.com" } else { "not the password" }))
+                    .map(|f| {
+                        (
+                            *f,
+                            if *f == "email" {
+                                "nobody@example.com"
+                            } else {
+                                "not the password"
+                            },
+                        )
+                    })
                     .collect();
                 for pair in all.iter_mut() {
                     if pair.0 == field {
@@ -791,32 +838,55 @@ async fn look_alike_addresses_never_reach_another_account() {
     assert_ne!(other["user"]["id"], admin_id.as_str());
     assert_eq!(other["user"]["email"], cyrillic);
     // Neither password opens the other account.
-    problem(app.login(cyrillic, PASSWORD).await, 401, "invalid_credentials").await;
     problem(
-        app.login("admin@example.com", "a different passphrase").await,
+        app.login(cyrillic, PASSWORD).await,
         401,
         "invalid_credentials",
     )
     .await;
-    let me: Value = app.me(s(&other["access_token"])).await.json().await.unwrap();
+    problem(
+        app.login("admin@example.com", "a different passphrase")
+            .await,
+        401,
+        "invalid_credentials",
+    )
+    .await;
+    let me: Value = app
+        .me(s(&other["access_token"]))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(me["email"], cyrillic);
     // Forgot for the look-alike mails admin nothing.
-    let res = app.post("/v1/password/forgot", json!({"email": cyrillic})).await;
+    let res = app
+        .post("/v1/password/forgot", json!({"email": cyrillic}))
+        .await;
     assert_eq!(res.status(), 202);
     app.assert_mail_count("admin@example.com", 1).await;
 
     // Compatibility forms are the plain address: taken.
     for same in [
-        "\u{FF41}dmin@example.com",            // fullwidth a
+        "\u{FF41}dmin@example.com", // fullwidth a
         "\u{FF21}\u{FF24}\u{FF2D}\u{FF29}\u{FF2E}@\u{FF45}xample.com", // fullwidth ADMIN, e
         "admin@ex\u{FF41}mple.com",
         "ADMIN@EXAMPLE.COM",
     ] {
-        problem(app.signup(same, "a different passphrase").await, 409, "email_taken").await;
+        problem(
+            app.signup(same, "a different passphrase").await,
+            409,
+            "email_taken",
+        )
+        .await;
         // ... and log into admin's account only with admin's password.
         let body: Value = app.login(same, PASSWORD).await.json().await.unwrap();
         assert_eq!(body["user"]["id"], admin_id.as_str(), "{same}");
-        problem(app.login(same, "a different passphrase").await, 401, "invalid_credentials").await;
+        problem(
+            app.login(same, "a different passphrase").await,
+            401,
+            "invalid_credentials",
+        )
+        .await;
     }
     // The ligature ﬁ is f + i; the Kelvin sign K lower-cases to k.
     let body: Value = app.signed_up("\u{FB01}le@example.com").await;
@@ -835,9 +905,19 @@ async fn look_alike_addresses_never_reach_another_account() {
         "\u{FEFF}admin@example.com", // byte-order mark
         "ad\u{2060}min@example.com", // word joiner
     ] {
-        let body = problem(app.signup(invisible, "a different passphrase").await, 422, "invalid_request").await;
+        let body = problem(
+            app.signup(invisible, "a different passphrase").await,
+            422,
+            "invalid_request",
+        )
+        .await;
         assert_eq!(body["errors"][0]["field"], "email", "{invisible:?}");
-        problem(app.login(invisible, PASSWORD).await, 401, "invalid_credentials").await;
+        problem(
+            app.login(invisible, PASSWORD).await,
+            401,
+            "invalid_credentials",
+        )
+        .await;
     }
 
     // Usernames are ASCII only: a Cyrillic one is refused.
@@ -857,7 +937,12 @@ async fn look_alike_addresses_never_reach_another_account() {
             other => other,
         })
         .collect();
-    let body: Value = app.login("admin@example.com", &fullwidth).await.json().await.unwrap();
+    let body: Value = app
+        .login("admin@example.com", &fullwidth)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(body["user"]["id"], admin_id.as_str());
 }
 
@@ -899,12 +984,19 @@ async fn existing_and_unknown_accounts_get_identical_answers() {
 
     // Login: unknown, wrong password, disabled + wrong password; by email and by username.
     let mut logins = Vec::new();
-    for email in ["known@example.com", "unknown@example.com", "disabled@example.com"] {
+    for email in [
+        "known@example.com",
+        "unknown@example.com",
+        "disabled@example.com",
+    ] {
         logins.push(answer(app.login(email, "not the password").await).await);
     }
     for username in ["root", "nobody"] {
         let res = app
-            .post("/v1/login", json!({"username": username, "password": "not the password"}))
+            .post(
+                "/v1/login",
+                json!({"username": username, "password": "not the password"}),
+            )
             .await;
         logins.push(answer(res).await);
     }
@@ -913,23 +1005,36 @@ async fn existing_and_unknown_accounts_get_identical_answers() {
 
     // Forgot: known, unknown, disabled.
     let mut forgots = Vec::new();
-    for email in ["known@example.com", "unknown@example.com", "disabled@example.com"] {
-        let res = app.post("/v1/password/forgot", json!({"email": email})).await;
+    for email in [
+        "known@example.com",
+        "unknown@example.com",
+        "disabled@example.com",
+    ] {
+        let res = app
+            .post("/v1/password/forgot", json!({"email": email}))
+            .await;
         forgots.push(answer(res).await);
     }
     same("forgot", &forgots);
     assert_eq!(forgots[0].0, 202);
 
     // Reset and verify: a token that never existed, one that was used, one of a known user that expired.
-    let res = app.post("/v1/password/forgot", json!({"email": "known@example.com"})).await;
+    let res = app
+        .post("/v1/password/forgot", json!({"email": "known@example.com"}))
+        .await;
     assert_eq!(res.status(), 202);
     let mail = app.nth_mail_to("known@example.com", 3).await;
     let used = mail.token("/reset-password");
     let res = app
-        .post("/v1/password/reset", json!({"token": used, "new_password": "a brand new passphrase"}))
+        .post(
+            "/v1/password/reset",
+            json!({"token": used, "new_password": "a brand new passphrase"}),
+        )
         .await;
     assert_eq!(res.status(), 204);
-    let res = app.post("/v1/password/forgot", json!({"email": "known@example.com"})).await;
+    let res = app
+        .post("/v1/password/forgot", json!({"email": "known@example.com"}))
+        .await;
     assert_eq!(res.status(), 202);
     let expired = app
         .nth_mail_to("known@example.com", 4)
@@ -939,7 +1044,10 @@ async fn existing_and_unknown_accounts_get_identical_answers() {
     let mut resets = Vec::new();
     for t in [used.clone(), "A".repeat(43), expired] {
         let res = app
-            .post("/v1/password/reset", json!({"token": t, "new_password": "another passphrase"}))
+            .post(
+                "/v1/password/reset",
+                json!({"token": t, "new_password": "another passphrase"}),
+            )
             .await;
         resets.push(answer(res).await);
     }
@@ -951,10 +1059,25 @@ async fn existing_and_unknown_accounts_get_identical_answers() {
         pages.push(page_form(&app, "/forgot-password", &[("email", email)]).await);
     }
     assert_eq!(pages[0].0, pages[1].0);
-    assert_eq!(strip_csrf(&pages[0].2), strip_csrf(&pages[1].2), "forgot page");
+    assert_eq!(
+        strip_csrf(&pages[0].2),
+        strip_csrf(&pages[1].2),
+        "forgot page"
+    );
     let mut pages = Vec::new();
-    for email in ["known@example.com", "unknown@example.com", "disabled@example.com"] {
-        pages.push(page_form(&app, "/login", &[("email", email), ("password", "not the password")]).await);
+    for email in [
+        "known@example.com",
+        "unknown@example.com",
+        "disabled@example.com",
+    ] {
+        pages.push(
+            page_form(
+                &app,
+                "/login",
+                &[("email", email), ("password", "not the password")],
+            )
+            .await,
+        );
     }
     for p in &pages {
         assert_eq!(strip_csrf(&p.2), strip_csrf(&pages[0].2), "login page");
@@ -977,7 +1100,10 @@ fn strip_csrf(page: &str) -> String {
 #[tokio::test]
 async fn with_verification_required_signup_tells_nothing() {
     let app = TestApp::spawn_with(&[("DOORWARD_AUTH_REQUIRE_EMAIL_VERIFICATION", "true")]).await;
-    assert_eq!(app.signup("pending@example.com", PASSWORD).await.status(), 202);
+    assert_eq!(
+        app.signup("pending@example.com", PASSWORD).await.status(),
+        202
+    );
     assert_eq!(app.signup("done@example.com", PASSWORD).await.status(), 202);
     let token = app
         .nth_mail_to("done@example.com", 1)
@@ -987,7 +1113,12 @@ async fn with_verification_required_signup_tells_nothing() {
     assert_eq!(res.status(), 204);
 
     let mut answers = Vec::new();
-    for email in ["new@example.com", "pending@example.com", "done@example.com", " DONE@example.com"] {
+    for email in [
+        "new@example.com",
+        "pending@example.com",
+        "done@example.com",
+        " DONE@example.com",
+    ] {
         let res = app.signup(email, "a different passphrase").await;
         let status = res.status();
         let ct = res.headers().get("content-type").cloned();
@@ -999,7 +1130,11 @@ async fn with_verification_required_signup_tells_nothing() {
     assert_eq!(answers[0].0, StatusCode::ACCEPTED);
 
     let mut pages = Vec::new();
-    for email in ["new2@example.com", "pending@example.com", "done@example.com"] {
+    for email in [
+        "new2@example.com",
+        "pending@example.com",
+        "done@example.com",
+    ] {
         let (status, _, body) = page_form(
             &app,
             "/signup",
