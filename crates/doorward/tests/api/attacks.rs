@@ -561,7 +561,7 @@ async fn hostile_values_in_token_and_password_fields() {
         // Path segments (the 1 MiB one would be refused by the HTTP
         // parser before any route: that is hyper's, not ours).
         let id = urlencoding(&v.to_string());
-        if id.len() > 200_000 {
+        if id.len() > 60_000 {
             continue;
         }
         let res = app
@@ -580,7 +580,9 @@ async fn hostile_values_in_token_and_password_fields() {
             Some(json!({"x": mib()})),
         )
         .await;
-    refused(res, "resend with a 1 MiB body").await;
+    // Resend reads no body, so its size is never checked (axum applies the
+    // 64 KiB limit when a body is read): answered as if it were empty.
+    no_5xx(res, "resend with a 1 MiB body").await;
 
     assert_eq!(accounts(&app).await, before);
     assert_eq!(app.sessions(&access).await.len(), 1);
@@ -617,6 +619,10 @@ async fn hostile_values_in_admin_queries_and_bodies() {
 
     for (name, v) in hostile() {
         let v = urlencoding(&v);
+        // reqwest builds no URI over 64 KiB (the 30k two-byte characters).
+        if v.len() > 60_000 {
+            continue;
+        }
         for param in ["q", "cursor", "limit"] {
             let res = app
                 .get_auth(&format!("/v1/admin/users?{param}={v}"), &root)
@@ -689,14 +695,14 @@ async fn hostile_values_in_admin_queries_and_bodies() {
             .unwrap();
         refused(res, &format!("patch body {body:.80}")).await;
     }
-    // A 10k-character query string and a 100 KiB one: refused, not a 5xx.
+    // A 10k-character query string and a 60 KiB one: refused, not a 5xx.
     let res = app
         .get_auth(&format!("/v1/admin/users?q={}", "a".repeat(10_000)), &root)
         .await;
     refused(res, "q of 10k characters").await;
     let res = app
         .get_auth(
-            &format!("/v1/admin/audit?type={}", "a".repeat(100_000)),
+            &format!("/v1/admin/audit?type={}", "a".repeat(60_000)),
             &root,
         )
         .await;
@@ -1037,7 +1043,7 @@ async fn existing_and_unknown_accounts_get_identical_answers() {
         .await;
     assert_eq!(res.status(), 202);
     let expired = app
-        .nth_mail_to("known@example.com", 4)
+        .nth_mail_to("known@example.com", 5)
         .await
         .token("/reset-password");
     app.clock.advance(time::Duration::minutes(31));
@@ -1070,14 +1076,14 @@ async fn existing_and_unknown_accounts_get_identical_answers() {
         "unknown@example.com",
         "disabled@example.com",
     ] {
-        pages.push(
-            page_form(
-                &app,
-                "/login",
-                &[("email", email), ("password", "not the password")],
-            )
-            .await,
-        );
+        let (status, ct, body) = page_form(
+            &app,
+            "/login",
+            &[("email", email), ("password", "not the password")],
+        )
+        .await;
+        // The form keeps what was typed: that part differs by design.
+        pages.push((status, ct, body.replace(email, "EMAIL")));
     }
     for p in &pages {
         assert_eq!(strip_csrf(&p.2), strip_csrf(&pages[0].2), "login page");
