@@ -3,6 +3,7 @@
 
 use secrecy::{ExposeSecret, SecretString};
 use unicode_normalization::UnicodeNormalization;
+use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
 
 /// One field that failed validation: the `errors[]` entries of a 422.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,7 +23,15 @@ impl FieldError {
     }
 }
 
-/// A trimmed, lower-cased, syntactically valid email address.
+/// A trimmed, NFKC-normalised, lower-cased, syntactically valid email
+/// address.
+///
+/// Look-alikes: compatibility forms (fullwidth letters, ligatures, the
+/// Kelvin sign) are the same address as their plain form, so they cannot
+/// open a second account that displays like the first; invisible format
+/// characters (zero-width joiner and space, bidi overrides and isolates,
+/// soft hyphen, BOM: Unicode category Cf) are refused; other scripts are
+/// other addresses (Cyrillic `а` is not Latin `a`, as for mail delivery).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Email(String);
 
@@ -30,13 +39,24 @@ impl Email {
     pub const MAX_LEN: usize = 254;
 
     pub fn parse(raw: &str) -> Result<Email, FieldError> {
-        let s = raw.trim().to_lowercase();
         let bad = |m: &str| Err(FieldError::new("email", "invalid_email", m));
+        // Bounded before normalising: NFKC may expand, and huge input is
+        // refused anyway.
+        if raw.len() > 4 * Self::MAX_LEN {
+            return bad("An email address has at most 254 characters.");
+        }
+        let folded = raw.nfkc().collect::<String>().trim().to_lowercase();
+        let s: String = folded.nfkc().collect();
         if s.is_empty() {
             return bad("Enter an email address.");
         }
         if s.len() > Self::MAX_LEN {
             return bad("An email address has at most 254 characters.");
+        }
+        if s.chars()
+            .any(|c| c.general_category() == GeneralCategory::Format)
+        {
+            return bad("An email address cannot contain invisible characters.");
         }
         if s.chars().any(|c| {
             c.is_whitespace()
@@ -177,6 +197,32 @@ mod tests {
     }
 
     #[test]
+    fn look_alike_emails_are_folded_or_refused() {
+        let parse = |e: &str| Email::parse(e).map(|e| e.as_str().to_owned());
+        // Compatibility forms: the plain address.
+        assert_eq!(parse("\u{FF21}da@example.com").unwrap(), "ada@example.com");
+        assert_eq!(parse("ada@ex\u{FF41}mple.com").unwrap(), "ada@example.com");
+        assert_eq!(parse("\u{FB01}@example.com").unwrap(), "fi@example.com");
+        assert_eq!(parse("\u{212A}im@example.com").unwrap(), "kim@example.com");
+        assert_eq!(
+            parse("\u{3000}ada@example.com\u{3000}").unwrap(),
+            "ada@example.com"
+        );
+        // Another script: another address.
+        assert_eq!(
+            parse("\u{430}da@example.com").unwrap(),
+            "\u{430}da@example.com"
+        );
+        // Invisible: refused.
+        for c in [
+            '\u{200B}', '\u{200C}', '\u{200D}', '\u{202E}', '\u{2066}', '\u{AD}', '\u{FEFF}',
+            '\u{2060}',
+        ] {
+            assert!(parse(&format!("a{c}da@example.com")).is_err(), "{c:?}");
+        }
+    }
+
+    #[test]
     fn bad_emails_are_refused() {
         for e in [
             "", "a", "a@", "@b.c", "a@b", "a b@c.d", "a@@b.c", "a@b..c", ".a@b.c", "a@-b.c",
@@ -226,6 +272,13 @@ mod tests {
             let _ = Email::parse(&s);
             let _ = Username::parse(&s);
             let _ = Password::parse(&s, "password");
+        }
+
+        #[test]
+        fn email_parsing_is_idempotent(s in "\\PC{0,40}@\\PC{1,20}") {
+            if let Ok(e) = Email::parse(&s) {
+                prop_assert_eq!(Email::parse(e.as_str()).unwrap(), e);
+            }
         }
 
         #[test]

@@ -78,12 +78,16 @@ pub struct UserList {
     pub next_cursor: Option<String>,
 }
 
+/// Query parameters (`parameter_in = Query`: without it utoipa documents
+/// the fields as required path parameters, which no client can send).
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct UserListQuery {
     /// Substring of the email or username (case-insensitive).
     pub q: Option<String>,
     /// 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -149,6 +153,16 @@ pub async fn list_users(
     let q = query.q.as_deref();
     if q.is_some_and(|q| q.chars().count() > 256) {
         return Err(invalid("q", "too_long", "Search for at most 256 characters.").into());
+    }
+    // No address or username holds a control character, and PostgreSQL
+    // refuses NUL in text (a 500 before this check).
+    if q.is_some_and(|q| q.chars().any(char::is_control)) {
+        return Err(invalid(
+            "q",
+            "invalid_query",
+            "Search text cannot hold control characters.",
+        )
+        .into());
     }
     let page = app.accounts.admin_list_users(q, after, limit).await?;
     Ok(Json(UserList {
@@ -270,6 +284,7 @@ pub struct AuditList {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// Only events about this account.
@@ -283,6 +298,7 @@ pub struct AuditQuery {
     /// RFC 3339; exclusive.
     pub until: Option<String>,
     /// 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,

@@ -15,6 +15,7 @@ mod mailbox;
 mod postgres;
 
 mod admin;
+mod attacks;
 mod database;
 mod enumeration;
 mod errors;
