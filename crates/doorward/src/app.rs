@@ -473,9 +473,7 @@ pub async fn serve_on(
             }
         }))
     };
-    let mut serving: std::pin::Pin<
-        Box<dyn std::future::Future<Output = std::io::Result<()>> + Send>,
-    > = match endpoint {
+    let mut serving: Serving = match endpoint {
         Endpoint::Plain(listener) => Box::pin(
             axum::serve(
                 listener,
@@ -524,6 +522,9 @@ pub async fn serve_on(
     mail_queue.close(crate::mail::SHUTDOWN_FLUSH).await;
     result.map_err(Into::into)
 }
+
+/// `axum::serve` on a plain or a TLS listener (two types), until shutdown.
+type Serving = std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<()>> + Send>>;
 
 /// The answer to every request while the server is starting.
 fn starting() -> Problem {
