@@ -12,6 +12,7 @@ use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::http::{header, HeaderValue, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
+use axum::serve::ListenerExt as _;
 use axum::Router;
 use doorward_core::accounts::Accounts;
 use doorward_core::blocklist;
@@ -422,15 +423,36 @@ pub async fn serve(
     serve_when_ready(listener, async { Ok(state) }, shutdown).await
 }
 
-/// Serve on `listener` while `start` (opening the database, possibly waiting
+/// Serve plain HTTP on `listener` while `start` runs: see [`serve_on`].
+pub async fn serve_when_ready(
+    listener: TcpListener,
+    start: impl std::future::Future<Output = anyhow::Result<AppState>>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    serve_on(Endpoint::Plain(listener), start, shutdown).await
+}
+
+/// Where `serve_on` answers: plain HTTP, or HTTPS (issue 5).
+pub enum Endpoint {
+    Plain(TcpListener),
+    Tls {
+        listener: TcpListener,
+        config: Arc<rustls::ServerConfig>,
+        /// `Strict-Transport-Security` for every answer (`web::session::hsts`).
+        hsts: Option<HeaderValue>,
+    },
+}
+
+/// Serve on `endpoint` while `start` (opening the database, possibly waiting
 /// for it) is still running: until it is done every request, `/healthz`
 /// included, gets 503 `unavailable` with `Retry-After`, so a load balancer
 /// sees an instance that is up but not ready rather than a refused
 /// connection. Then the full router and the background tasks take over on
 /// the same socket. An error of `start` ends the server; so does `shutdown`,
-/// also before the start is done.
-pub async fn serve_when_ready(
-    listener: TcpListener,
+/// also before the start is done. Over TLS, handshakes happen off the
+/// accept loop (`tls::TlsListener`) and every answer carries HSTS.
+pub async fn serve_on(
+    endpoint: Endpoint,
     start: impl std::future::Future<Output = anyhow::Result<AppState>>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
@@ -450,13 +472,41 @@ pub async fn serve_when_ready(
             }
         }))
     };
-    let serving = axum::serve(
-        listener,
-        front.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .into_future();
-    tokio::pin!(serving, start);
+    let mut serving: Serving = match endpoint {
+        Endpoint::Plain(listener) => Box::pin(
+            axum::serve(
+                listener,
+                front.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(shutdown)
+            .into_future(),
+        ),
+        Endpoint::Tls {
+            listener,
+            config,
+            hsts,
+        } => {
+            let front = match hsts {
+                Some(value) => front.layer(SetResponseHeaderLayer::if_not_present(
+                    header::STRICT_TRANSPORT_SECURITY,
+                    value,
+                )),
+                None => front,
+            };
+            // `tap_io` (a no-op here) is what gives a custom listener's
+            // peer address to `ConnectInfo<SocketAddr>`.
+            let listener = crate::tls::TlsListener::new(listener, config)?.tap_io(|_| {});
+            Box::pin(
+                axum::serve(
+                    listener,
+                    front.into_make_service_with_connect_info::<SocketAddr>(),
+                )
+                .with_graceful_shutdown(shutdown)
+                .into_future(),
+            )
+        }
+    };
+    tokio::pin!(start);
     let state = tokio::select! {
         stopped = &mut serving => return stopped.map_err(Into::into),
         built = &mut start => built?,
@@ -471,6 +521,9 @@ pub async fn serve_when_ready(
     mail_queue.close(crate::mail::SHUTDOWN_FLUSH).await;
     result.map_err(Into::into)
 }
+
+/// `axum::serve` on a plain or a TLS listener (two types), until shutdown.
+type Serving = std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<()>> + Send>>;
 
 /// The answer to every request while the server is starting.
 fn starting() -> Problem {

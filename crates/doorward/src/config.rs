@@ -43,7 +43,7 @@ pub const KEYS: &[KeyDoc] = &[
     KeyDoc {
         key: "issuer",
         default: "http://<listen>",
-        doc: "public base URL: token `iss`, base of mail links",
+        doc: "public base URL: token `iss`, base of mail links (default https://<listen> when serving TLS)",
     },
     KeyDoc {
         key: "tokens.access_ttl",
@@ -150,6 +150,22 @@ pub const KEYS: &[KeyDoc] = &[
         default: "30s",
         doc: "longest a request may take",
     },
+    // HTTPS (issue 5)
+    KeyDoc {
+        key: "tls.cert",
+        default: "unset",
+        doc: "PEM certificate chain (leaf first): serve HTTPS with it and tls.key (like --tls-cert)",
+    },
+    KeyDoc {
+        key: "tls.key",
+        default: "unset",
+        doc: "PEM private key of tls.cert: PKCS#8, RSA or SEC1 (EC), unencrypted (like --tls-key)",
+    },
+    KeyDoc {
+        key: "tls.dev",
+        default: "false",
+        doc: "serve HTTPS with a self-signed certificate for localhost kept in the data directory; local use only (like --dev-tls)",
+    },
 ];
 
 /// The environment name of a key: `tokens.access_ttl` → `DOORWARD_TOKENS_ACCESS_TTL`.
@@ -183,6 +199,8 @@ pub struct FileConfig {
     pub web: WebSection,
     #[serde(default)]
     pub http: HttpSection,
+    #[serde(default)]
+    pub tls: TlsSection,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]
@@ -250,6 +268,51 @@ pub struct HttpSection {
     pub request_timeout: Option<String>,
 }
 
+/// `[tls]`: HTTPS with a certificate (`cert` + `key`) or the development one.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSection {
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    pub dev: Option<bool>,
+}
+
+/// How `serve` speaks HTTPS (`Settings::tls`; `None` is plain HTTP).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TlsMode {
+    /// `--tls-cert` / `--tls-key`: an operator's PEM files.
+    Files { cert: PathBuf, key: PathBuf },
+    /// `--dev-tls`: a self-signed certificate for local use (`tls::dev_certificate`).
+    Dev,
+}
+
+impl TlsSection {
+    /// The mode this section asks for; an empty path (e.g. `DOORWARD_TLS_CERT=`) is unset.
+    fn mode(&self) -> Result<Option<TlsMode>, ConfigError> {
+        let path = |p: &Option<PathBuf>| p.clone().filter(|p| !p.as_os_str().is_empty());
+        let dev = self.dev.unwrap_or(false);
+        match (path(&self.cert), path(&self.key)) {
+            (Some(_), _) | (_, Some(_)) if dev => Err(ConfigError(
+                "tls.dev: a development certificate and tls.cert/tls.key are both set; \
+                 keep one (a flag --dev-tls or --tls-cert replaces the [tls] settings)"
+                    .into(),
+            )),
+            (Some(cert), Some(key)) => Ok(Some(TlsMode::Files { cert, key })),
+            (Some(_), None) => Err(ConfigError(
+                "tls.key: tls.cert is set but tls.key is not; give the certificate's private key \
+                 (PEM) too (--tls-key or DOORWARD_TLS_KEY)"
+                    .into(),
+            )),
+            (None, Some(_)) => Err(ConfigError(
+                "tls.cert: tls.key is set but tls.cert is not; give the certificate chain \
+                 (PEM) too (--tls-cert or DOORWARD_TLS_CERT)"
+                    .into(),
+            )),
+            (None, None) => Ok(dev.then_some(TlsMode::Dev)),
+        }
+    }
+}
+
 /// A list from TOML (array) or the environment (comma-separated string).
 fn list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     #[derive(Deserialize)]
@@ -275,6 +338,9 @@ pub struct Overrides {
     pub config: Option<PathBuf>,
     pub listen: Option<String>,
     pub database_url: Option<String>,
+    /// `--tls-cert/--tls-key` or `--dev-tls`: replaces the whole `[tls]`
+    /// section of the file and environment (one flag picks the mode).
+    pub tls: Option<TlsMode>,
 }
 
 /// The validated, typed configuration the server runs on.
@@ -307,6 +373,8 @@ pub struct Settings {
     /// `web.allowed_return_origins`: where `/login?return_to=` may lead
     /// besides this server (see `web::return_to`).
     pub allowed_return_origins: Vec<String>,
+    /// `tls.*` / `--tls-cert` / `--dev-tls`: `serve` speaks HTTPS (issue 5).
+    pub tls: Option<TlsMode>,
 }
 
 /// A configuration problem, naming the key.
@@ -316,7 +384,7 @@ pub struct ConfigError(pub String);
 
 /// Where the sections' env variables map: `DOORWARD_TOKENS_ACCESS_TTL` → `tokens.access_ttl`.
 const SECTIONS: &[&str] = &[
-    "tokens", "keys", "password", "auth", "mail", "throttle", "web", "http",
+    "tokens", "keys", "password", "auth", "mail", "throttle", "web", "http", "tls",
 ];
 
 fn env_key(name: &str) -> String {
@@ -381,9 +449,25 @@ impl Settings {
         if let Some(d) = &overrides.database_url {
             fig = fig.merge(Serialized::default("database_url", d));
         }
-        let file: FileConfig = fig
+        let mut file: FileConfig = fig
             .extract()
             .map_err(|e| ConfigError(describe_figment(e)))?;
+        match &overrides.tls {
+            Some(TlsMode::Files { cert, key }) => {
+                file.tls = TlsSection {
+                    cert: Some(cert.clone()),
+                    key: Some(key.clone()),
+                    dev: None,
+                }
+            }
+            Some(TlsMode::Dev) => {
+                file.tls = TlsSection {
+                    dev: Some(true),
+                    ..TlsSection::default()
+                }
+            }
+            None => {}
+        }
         Settings::validate(file)
     }
 
@@ -403,9 +487,11 @@ impl Settings {
                 "database_max_connections: `{database_max_connections}` must be between 1 and 1000"
             )));
         }
+        let tls = f.tls.mode()?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let issuer = f
             .issuer
-            .unwrap_or_else(|| format!("http://{listen}"))
+            .unwrap_or_else(|| format!("{scheme}://{listen}"))
             .trim_end_matches('/')
             .to_owned();
         if !(issuer.starts_with("http://") || issuer.starts_with("https://")) {
@@ -514,6 +600,7 @@ impl Settings {
             throttle,
             mail,
             allowed_return_origins,
+            tls,
         })
     }
 
@@ -531,6 +618,26 @@ impl Settings {
             .strip_prefix("sqlite://")
             .or_else(|| self.database_url.strip_prefix("sqlite:"))?;
         Some(Path::new(rest))
+    }
+
+    /// Where files that belong to this server but not in its database live
+    /// (the `--dev-tls` certificate): the folder of the SQLite file, or
+    /// `./doorward-data` (the default database's folder) for PostgreSQL and
+    /// an in-memory SQLite database.
+    pub fn data_dir(&self) -> PathBuf {
+        let default = || PathBuf::from("./doorward-data");
+        let Some(file) = self.sqlite_path() else {
+            return default();
+        };
+        let file = file.to_string_lossy();
+        let file = file.split('?').next().unwrap_or_default();
+        if file.is_empty() || file.starts_with(':') {
+            return default();
+        }
+        match Path::new(file).parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+            _ => PathBuf::from("."),
+        }
     }
 }
 
@@ -746,6 +853,9 @@ mod tests {
                 "https://a.example,https://b.example",
             ),
             ("http.request_timeout", "5s"),
+            ("tls.cert", "/etc/doorward/cert.pem"),
+            ("tls.key", "/etc/doorward/key.pem"),
+            ("tls.dev", "false"),
         ];
         assert_eq!(values.len(), KEYS.len(), "every documented key is tested");
         let e: Vec<_> = values
@@ -761,6 +871,146 @@ mod tests {
         assert_eq!(s.hash.memory_kib, 8192);
         assert_eq!(s.trusted_proxies.len(), 2);
         assert_eq!(s.encryption_key.unwrap()[31], 31);
+        assert_eq!(
+            s.tls,
+            Some(TlsMode::Files {
+                cert: "/etc/doorward/cert.pem".into(),
+                key: "/etc/doorward/key.pem".into()
+            })
+        );
+    }
+
+    // HTTPS (issue 5).
+    #[test]
+    fn tls_turns_the_default_issuer_to_https() {
+        let s = Settings::load(&Overrides::default(), &[]).unwrap();
+        assert_eq!(s.tls, None);
+        let s = Settings::load(
+            &Overrides {
+                listen: Some("127.0.0.1:8443".into()),
+                ..Default::default()
+            },
+            &env(&[("DOORWARD_TLS_DEV", "true")]),
+        )
+        .unwrap();
+        assert_eq!(s.tls, Some(TlsMode::Dev));
+        assert_eq!(s.issuer, "https://127.0.0.1:8443");
+        assert_eq!(s.audience, s.issuer);
+        // An issuer the operator set is kept (a proxy's public name).
+        let s = Settings::load(
+            &Overrides::default(),
+            &env(&[
+                ("DOORWARD_TLS_CERT", "c.pem"),
+                ("DOORWARD_TLS_KEY", "k.pem"),
+                ("DOORWARD_ISSUER", "https://auth.example"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.issuer, "https://auth.example");
+        assert!(matches!(s.tls, Some(TlsMode::Files { .. })));
+    }
+
+    #[test]
+    fn tls_settings_must_be_complete_and_not_mixed() {
+        for (pairs, key) in [
+            (&[("DOORWARD_TLS_CERT", "c.pem")][..], "tls.key"),
+            (&[("DOORWARD_TLS_KEY", "k.pem")][..], "tls.cert"),
+            (
+                &[("DOORWARD_TLS_CERT", "c.pem"), ("DOORWARD_TLS_KEY", "")][..],
+                "tls.key",
+            ),
+            (
+                &[
+                    ("DOORWARD_TLS_DEV", "true"),
+                    ("DOORWARD_TLS_CERT", "c.pem"),
+                    ("DOORWARD_TLS_KEY", "k.pem"),
+                ][..],
+                "tls.dev",
+            ),
+            (&[("DOORWARD_TLS_DEV", "sometimes")][..], "tls.dev"),
+        ] {
+            let e = Settings::load(&Overrides::default(), &env(pairs))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(key), "{pairs:?}: {e}");
+        }
+        // Empty values are unset, as for the other paths.
+        let s = Settings::load(
+            &Overrides::default(),
+            &env(&[("DOORWARD_TLS_CERT", ""), ("DOORWARD_TLS_KEY", "")]),
+        )
+        .unwrap();
+        assert_eq!(s.tls, None);
+        assert!(s.issuer.starts_with("http://"));
+    }
+
+    #[test]
+    fn a_tls_flag_replaces_the_tls_settings_of_file_and_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.toml");
+        std::fs::write(
+            &path,
+            "[tls]\ncert = \"/etc/c.pem\"\nkey = \"/etc/k.pem\"\n",
+        )
+        .unwrap();
+        let file = Overrides {
+            config: Some(path),
+            ..Default::default()
+        };
+        let s = Settings::load(&file, &[]).unwrap();
+        assert_eq!(
+            s.tls,
+            Some(TlsMode::Files {
+                cert: "/etc/c.pem".into(),
+                key: "/etc/k.pem".into()
+            })
+        );
+        let dev = Overrides {
+            tls: Some(TlsMode::Dev),
+            ..file
+        };
+        assert_eq!(Settings::load(&dev, &[]).unwrap().tls, Some(TlsMode::Dev));
+        let flags = Overrides {
+            tls: Some(TlsMode::Files {
+                cert: "a.pem".into(),
+                key: "b.pem".into(),
+            }),
+            ..Default::default()
+        };
+        let s = Settings::load(&flags, &env(&[("DOORWARD_TLS_DEV", "true")])).unwrap();
+        assert_eq!(
+            s.tls,
+            Some(TlsMode::Files {
+                cert: "a.pem".into(),
+                key: "b.pem".into()
+            })
+        );
+    }
+
+    #[test]
+    fn the_data_dir_is_the_sqlite_folder() {
+        let at = |url: &str| {
+            Settings::load(
+                &Overrides {
+                    database_url: Some(url.into()),
+                    ..Default::default()
+                },
+                &[],
+            )
+            .unwrap()
+            .data_dir()
+        };
+        assert_eq!(
+            at("sqlite:./doorward-data/doorward.db"),
+            Path::new("./doorward-data")
+        );
+        assert_eq!(
+            at("sqlite:/var/lib/doorward/d.db?mode=rwc"),
+            Path::new("/var/lib/doorward")
+        );
+        assert_eq!(at("sqlite:x.db"), Path::new("."));
+        assert_eq!(at("sqlite::memory:"), Path::new("./doorward-data"));
+        assert_eq!(at("postgres://u@h/db"), Path::new("./doorward-data"));
     }
 
     #[test]

@@ -13,4 +13,5 @@ pub mod http;
 pub mod mail;
 pub mod revocation;
 pub mod telemetry;
+pub mod tls;
 pub mod web;

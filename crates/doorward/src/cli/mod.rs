@@ -94,6 +94,7 @@ impl Cli {
             config: self.config.clone(),
             listen,
             database_url: self.database.clone(),
+            tls: None,
         }
     }
 }

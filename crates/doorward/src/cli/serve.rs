@@ -4,7 +4,13 @@
 //! waited for: `serve` then listens anyway and answers 503 to every request
 //! until the database is reachable (see `app::serve_when_ready`), so
 //! instances and their database can be started in any order.
+//!
+//! `--tls-cert FILE --tls-key FILE` serves HTTPS, `--dev-tls` HTTPS with a
+//! self-signed certificate for local use (see `tls.rs`); the files are
+//! checked before anything else happens, so a bad one stops the start with
+//! one line naming it.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,17 +21,56 @@ use tokio::net::TcpListener;
 
 use super::{load_settings, Cli};
 use crate::app::{self, AppState};
-use crate::config::Settings;
+use crate::config::{Settings, TlsMode};
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
     /// Address to listen on (default 127.0.0.1:8080) [env: DOORWARD_LISTEN]
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
+    /// Serve HTTPS with this PEM certificate chain (the server's certificate
+    /// first, then intermediates); needs --tls-key. The issuer then defaults
+    /// to https://<listen>, cookies are Secure with the __Host- prefix, and
+    /// answers carry HSTS [env: DOORWARD_TLS_CERT]
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert: PKCS#8 (BEGIN PRIVATE KEY), RSA or
+    /// EC, unencrypted [env: DOORWARD_TLS_KEY]
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve HTTPS with a self-signed certificate for localhost, 127.0.0.1,
+    /// ::1 and the --listen address, made on first use and kept in
+    /// <data directory>/dev-tls/ (the SQLite file's folder, else
+    /// ./doorward-data), reused while valid. For local development only:
+    /// browsers warn until you accept it [env: DOORWARD_TLS_DEV]
+    #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
+    pub dev_tls: bool,
+}
+
+impl ServeArgs {
+    /// The TLS mode the flags pick, if any (it replaces the `[tls]` settings).
+    fn tls(&self) -> Option<TlsMode> {
+        if self.dev_tls {
+            return Some(TlsMode::Dev);
+        }
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Some(TlsMode::Files {
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            // clap requires both (`requires`).
+            _ => None,
+        }
+    }
 }
 
 pub async fn run(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
-    let settings = load_settings(&cli.overrides(args.listen.clone()))?;
+    let mut overrides = cli.overrides(args.listen.clone());
+    overrides.tls = args.tls();
+    let settings = load_settings(&overrides)?;
+    // Before the database is touched: a bad certificate stops the start here.
+    let tls = crate::tls::server_config(&settings)?;
+    let hsts = crate::web::session::hsts(&settings);
     if settings.encryption_key.is_none() {
         tracing::warn!("keys.encryption_key is not set: private signing keys are stored unencrypted in the database");
     }
@@ -44,6 +89,14 @@ pub async fn run(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
     if ready_now.is_none() {
         tracing::info!(%listen, %database, "listening; every request gets 503 until the database is reachable");
     }
+    let endpoint = match tls {
+        Some(config) => app::Endpoint::Tls {
+            listener,
+            config,
+            hsts,
+        },
+        None => app::Endpoint::Plain(listener),
+    };
     let started = async move {
         let state = match ready_now {
             Some(state) => state,
@@ -52,7 +105,7 @@ pub async fn run(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
         tracing::info!(%listen, %issuer, %database, "doorward is ready");
         Ok(state)
     };
-    app::serve_when_ready(listener, started, shutdown_signal()).await?;
+    app::serve_on(endpoint, started, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
 }

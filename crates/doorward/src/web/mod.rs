@@ -99,10 +99,10 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             header::X_FRAME_OPTIONS,
             HeaderValue::from_static("DENY"),
         ));
-    if session::secure(&state.settings) {
+    if let Some(hsts) = session::hsts(&state.settings) {
         router = router.layer(SetResponseHeaderLayer::overriding(
             header::STRICT_TRANSPORT_SECURITY,
-            HeaderValue::from_static("max-age=31536000"),
+            hsts,
         ));
     }
     router

@@ -1,5 +1,5 @@
-//! The browser session: one cookie, `dw_session` (`__Host-dw_session` when
-//! the issuer is `https://`), holding the normal token pair of a session as
+//! The browser session: one cookie, `dw_session` (`__Host-dw_session` over
+//! TLS or when the issuer is `https://`), holding the normal token pair of a session as
 //! `<access token>~<refresh token>`; `HttpOnly`, `SameSite=Lax`, `Path=/`,
 //! `Secure` over TLS, kept as long as the refresh token lives.
 //!
@@ -24,7 +24,7 @@ use uuid::Uuid;
 use super::csrf;
 use super::error::WebError;
 use crate::app::{AppState, BODY_LIMIT};
-use crate::config::Settings;
+use crate::config::{Settings, TlsMode};
 use crate::http::extract::Client;
 
 /// The signed-in browser's user and session (a request extension).
@@ -73,10 +73,28 @@ impl<S: Send + Sync> FromRequestParts<S> for Viewer {
     }
 }
 
-/// Whether cookies get `Secure` (and the `__Host-` prefix) and pages HSTS:
-/// when the issuer, the public URL, is `https://`.
+/// Whether cookies get `Secure` (and the `__Host-` prefix) and answers HSTS:
+/// when this server speaks TLS itself (`--tls-cert`, `--dev-tls`), or when
+/// its public URL, the issuer, is `https://` (TLS ended by a proxy in front).
 pub fn secure(settings: &Settings) -> bool {
-    settings.issuer.starts_with("https://")
+    settings.tls.is_some() || settings.issuer.starts_with("https://")
+}
+
+/// The `Strict-Transport-Security` value when [`secure`]: a year; five
+/// minutes with the `--dev-tls` certificate, whose host (`localhost`) every
+/// other local server shares: a browser trusting that certificate would
+/// otherwise refuse plain HTTP to all of them for a year.
+pub fn hsts(settings: &Settings) -> Option<HeaderValue> {
+    if !secure(settings) {
+        return None;
+    }
+    Some(HeaderValue::from_static(
+        if settings.tls == Some(TlsMode::Dev) {
+            "max-age=300"
+        } else {
+            "max-age=31536000"
+        },
+    ))
 }
 
 /// The session cookie's name.
