@@ -251,7 +251,7 @@ impl Accounts {
             errors.push(FieldError::new(
                 "password_hash",
                 "unsupported_hash",
-                "Not an argon2 PHC or bcrypt ($2a$/$2b$/$2y$) hash.",
+                "Not an argon2 PHC or bcrypt ($2a$/$2b$/$2y$) hash, or a cost beyond what a login may spend (argon2 m <= 262144 KiB and t <= 64, bcrypt cost <= 16).",
             ));
         }
         let (Some(email), Some(username), true) = (email, username, errors.is_empty()) else {

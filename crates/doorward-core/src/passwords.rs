@@ -305,17 +305,29 @@ fn bcrypt_verifiable(stored: &str) -> bool {
     let output = stored
         .get(stored.len().saturating_sub(31)..)
         .map(|o| bcrypt::BASE_64.decode(o));
-    (4..=31).contains(&parts.get_cost())
+    (4..=MAX_IMPORT_BCRYPT_COST).contains(&parts.get_cost())
         && salt.is_ok_and(|s| s.len() == 16)
         && matches!(output, Some(Ok(o)) if o.len() == 23)
 }
 
-/// What argon2's `verify_password` checks before hashing.
+/// The most an imported hash may make one login spend. A stored hash sets
+/// its own cost, so without a bound an import file could hold an account
+/// whose every login takes gigabytes (argon2 `m`) or hours (bcrypt cost 31)
+/// on a hash thread. argon2: 256 MiB and 64 passes; bcrypt: cost 16 (16
+/// times the work of the common cost 12: a few seconds per login).
+pub const MAX_IMPORT_MEMORY_KIB: u32 = 262_144;
+pub const MAX_IMPORT_ITERATIONS: u32 = 64;
+pub const MAX_IMPORT_BCRYPT_COST: u32 = 16;
+
+/// What argon2's `verify_password` checks before hashing, and a cost within
+/// the import bounds.
 fn argon2_verifiable(hash: &PasswordHash<'_>) -> bool {
     let mut salt = [0u8; 64];
     Algorithm::try_from(hash.algorithm).is_ok()
         && hash.version.is_none_or(|v| Version::try_from(v).is_ok())
-        && argon2_params(hash).is_some()
+        && argon2_params(hash).is_some_and(|p| {
+            p.m_cost() <= MAX_IMPORT_MEMORY_KIB && p.t_cost() <= MAX_IMPORT_ITERATIONS
+        })
         && hash.hash.is_some()
         && hash
             .salt
@@ -602,9 +614,14 @@ mod tests {
             "$2b$04$/uaF/uaF/uaF/uaF/uaF/uxCvjhcOEqoNamxwA-UOMNRBDpe4a/lG",
             // The last character carries bits the salt/output does not have.
             "$2y$04$abcdefghijklmnopqrstuuAbCdEfGhIjKlMnOpQrStUvWxYz01234",
-            // Cost outside 4..=31.
+            // Cost outside 4..=16 (17 and up: seconds to hours per login).
             "$2b$03$/uaF/uaF/uaF/uaF/uaF/uxCvjhcOEqoNamxwA.UGMNRBDpe9a/lG",
+            "$2b$17$/uaF/uaF/uaF/uaF/uaF/uxCvjhcOEqoNamxwA.UGMNRBDpe9a/lG",
+            "$2b$31$/uaF/uaF/uaF/uaF/uaF/uxCvjhcOEqoNamxwA.UGMNRBDpe9a/lG",
             "$2b$32$/uaF/uaF/uaF/uaF/uaF/uxCvjhcOEqoNamxwA.UGMNRBDpe9a/lG",
+            // argon2 costs beyond the import bounds: 4 GiB, 100 passes.
+            "$argon2id$v=19$m=4194304,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
+            "$argon2id$v=19$m=64,t=100,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
             // No output, no salt, a salt under 8 bytes, invalid parameters,
             // an unknown version, not an argon2 variant.
             "$argon2i$v=19$m=64,t=1,p=1,keyid=AAAA$c2FsdHNhbHQ",
