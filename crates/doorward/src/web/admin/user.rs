@@ -121,10 +121,14 @@ struct DoneQuery {
     done: String,
 }
 
-/// The administrator, and the user id from the path (`None`: no such user).
-fn target(viewer: &Viewer, id: &str) -> Result<(WebSession, Option<Uuid>), Response> {
+/// The administrator and the user id from the path; a malformed id is the
+/// "No such user" page, as an unknown one is.
+fn target(viewer: &Viewer, id: &str) -> Result<(WebSession, Uuid), Response> {
     let s = require_admin(viewer, &format!("/admin/users/{}", path_safe(id)))?;
-    Ok((s, Uuid::parse_str(id).ok()))
+    match Uuid::parse_str(id) {
+        Ok(id) => Ok((s, id)),
+        Err(_) => Err(no_such_user(viewer)),
+    }
 }
 
 /// `id` when it is a plain id (it goes back into a link), else empty.
@@ -146,9 +150,6 @@ pub async fn page(
     let (s, id) = match target(&viewer, &id) {
         Ok(t) => t,
         Err(res) => return Ok(res),
-    };
-    let Some(id) = id else {
-        return Ok(no_such_user(&viewer));
     };
     let q: DoneQuery = query(raw);
     let notice = match q.done.as_str() {
@@ -189,9 +190,6 @@ async fn set_disabled(
     let (s, id) = match target(&viewer, &id) {
         Ok(t) => t,
         Err(res) => return Ok(res),
-    };
-    let Some(id) = id else {
-        return Ok(no_such_user(&viewer));
     };
     let patch = UserPatch {
         disabled: Some(disabled),
@@ -262,9 +260,6 @@ pub async fn set_roles(
         Ok(t) => t,
         Err(res) => return Ok(res),
     };
-    let Some(id) = id else {
-        return Ok(no_such_user(&viewer));
-    };
     let roles: Vec<String> = form
         .roles
         .split(|c: char| c == ',' || c.is_whitespace())
@@ -323,9 +318,6 @@ pub async fn force_reset(
         Ok(t) => t,
         Err(res) => return Ok(res),
     };
-    let Some(id) = id else {
-        return Ok(no_such_user(&viewer));
-    };
     match app
         .accounts
         .force_password_reset(s.user_id, id, &client, app.clock.now())
@@ -379,9 +371,6 @@ pub async fn confirm_delete(
         Ok(t) => t,
         Err(res) => return Ok(res),
     };
-    let Some(id) = id else {
-        return Ok(no_such_user(&viewer));
-    };
     delete_page(&app, &viewer, s, id, StatusCode::OK, Feedback::default()).await
 }
 
@@ -404,9 +393,6 @@ pub async fn delete(
     let (s, id) = match target(&viewer, &id) {
         Ok(t) => t,
         Err(res) => return Ok(res),
-    };
-    let Some(id) = id else {
-        return Ok(no_such_user(&viewer));
     };
     if form.confirm != "yes" {
         return Ok(see_other(&format!("/admin/users/{id}/delete")));
