@@ -289,6 +289,10 @@ impl Accounts {
         client: &ClientInfo,
         now: OffsetDateTime,
     ) -> Result<(UserRecord, TokenPair)> {
+        // A place for the verification first: when the hash queue is full
+        // the answer is 503 before any database read, so a flood's refusals
+        // cost next to nothing. The same for every identifier, known or not.
+        let ticket = self.hasher.admit()?;
         let (field, normalised, user) = match id {
             LoginId::Email(e) => match Email::parse(e) {
                 Ok(e) => (
@@ -318,7 +322,11 @@ impl Accounts {
         let password = Password::for_login(password).unwrap_or_else(Password::placeholder);
         let verified = self
             .hasher
-            .verify(&password, user.as_ref().map(|u| u.password_hash.as_str()))
+            .verify_admitted(
+                ticket,
+                &password,
+                user.as_ref().map(|u| u.password_hash.as_str()),
+            )
             .await?;
         let user = match user {
             Some(u) if verified.ok => u,

@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use argon2::Block;
-use tokio::sync::{oneshot, Semaphore};
+use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 
 use crate::error::{Error, Result};
 
@@ -141,13 +141,10 @@ impl HashThreads {
         self.threads
     }
 
-    /// Run `job` on a hash thread, or `Error::Busy` when the queue is full.
-    /// A job whose caller went away before it started is skipped; one that
-    /// started runs to the end and holds its place until then.
-    pub async fn run<T: Send + 'static>(
-        &self,
-        job: impl FnOnce(&mut Scratch) -> T + Send + 'static,
-    ) -> Result<T> {
+    /// A place in the queue, or `Error::Busy` when it is full. Taking the
+    /// place before the work that leads up to a hash (a login's database
+    /// reads) makes a refusal during a flood cost next to nothing.
+    pub fn admit(&self) -> Result<Admission> {
         let permit = self
             .admitted
             .clone()
@@ -155,7 +152,29 @@ impl HashThreads {
             .map_err(|_| Error::Busy {
                 retry_after_secs: 1,
             })?;
-        let _slot = QueueSlot::new();
+        Ok(Admission {
+            _permit: permit,
+            _slot: QueueSlot::new(),
+        })
+    }
+
+    /// Run `job` on a hash thread, or `Error::Busy` when the queue is full.
+    /// A job whose caller went away before it started is skipped; one that
+    /// started runs to the end and holds its place until then.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        job: impl FnOnce(&mut Scratch) -> T + Send + 'static,
+    ) -> Result<T> {
+        let admission = self.admit()?;
+        self.run_admitted(admission, job).await
+    }
+
+    /// [`run`](Self::run) with a place taken earlier by [`admit`](Self::admit).
+    pub async fn run_admitted<T: Send + 'static>(
+        &self,
+        admission: Admission,
+        job: impl FnOnce(&mut Scratch) -> T + Send + 'static,
+    ) -> Result<T> {
         let (done, result) = oneshot::channel();
         let span = tracing::Span::current();
         let job: Job = Box::new(move |scratch| {
@@ -164,7 +183,7 @@ impl HashThreads {
             }
             let out = span.in_scope(|| job(scratch));
             // The place is free once the work is: before the answer goes out.
-            drop(permit);
+            drop(admission);
             let _ = done.send(out);
         });
         self.jobs
@@ -174,6 +193,14 @@ impl HashThreads {
             .await
             .map_err(|_| Error::Internal("a hash job failed".into()))
     }
+}
+
+/// A place in the hash queue, held from [`HashThreads::admit`] until the
+/// job run with it is done (or until it is dropped unused).
+pub struct Admission {
+    // Both are held for their `Drop`: the place is given back.
+    _permit: OwnedSemaphorePermit,
+    _slot: QueueSlot,
 }
 
 fn work(queue: &Mutex<mpsc::Receiver<Job>>, keep_blocks: usize) {

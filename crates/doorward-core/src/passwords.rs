@@ -14,7 +14,7 @@ use argon2::{Algorithm, Argon2, Params, Version};
 use rand::RngCore;
 
 use crate::error::{Error, Result};
-use crate::hash_pool::{HashThreads, Scratch};
+use crate::hash_pool::{Admission, HashThreads, Scratch};
 use crate::types::{Email, Password, Username};
 
 /// Argon2id cost parameters (OWASP's minimum recommendation by default).
@@ -77,6 +77,9 @@ impl Default for HashPool {
     }
 }
 
+/// A place in the hash queue for one verification ([`PasswordHasher::admit`]).
+pub struct HashTicket(Admission);
+
 /// Hashes and verifies passwords on the hash threads.
 pub struct PasswordHasher {
     params: HashParams,
@@ -127,13 +130,34 @@ impl PasswordHasher {
     /// there is no stored hash (unknown user): same work either way.
     #[tracing::instrument(skip_all)]
     pub async fn verify(&self, password: &Password, stored: Option<&str>) -> Result<Verified> {
+        let ticket = self.admit()?;
+        self.verify_admitted(ticket, password, stored).await
+    }
+
+    /// A place for one hash in the queue, taken before the work that leads
+    /// up to it (a login's lookups), or `Error::Busy` at once when the queue
+    /// is full: during a flood a refusal then costs no database read.
+    pub fn admit(&self) -> Result<HashTicket> {
+        self.threads.admit().map(HashTicket)
+    }
+
+    /// [`verify`](Self::verify) in a place taken by [`admit`](Self::admit).
+    #[tracing::instrument(skip_all)]
+    pub async fn verify_admitted(
+        &self,
+        ticket: HashTicket,
+        password: &Password,
+        stored: Option<&str>,
+    ) -> Result<Verified> {
         let known = stored.is_some();
         let stored = stored.unwrap_or(&self.dummy_hash).to_owned();
         let secret = password.expose().as_bytes().to_vec();
         let params = self.params;
         let verified = self
             .threads
-            .run(move |scratch| verify_with(params, &secret, &stored, scratch))
+            .run_admitted(ticket.0, move |scratch| {
+                verify_with(params, &secret, &stored, scratch)
+            })
             .await?;
         Ok(Verified {
             ok: known && verified.ok,
@@ -703,6 +727,38 @@ mod tests {
         tx.send(()).unwrap();
         blocker.await.unwrap().unwrap();
         assert!(h.hash(&pw("correct horse battery")).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_ticket_holds_its_place_until_used_or_dropped() {
+        let h = PasswordHasher::new(
+            fast(),
+            HashPool {
+                max_in_flight: 1,
+                max_queued: 1,
+            },
+        )
+        .unwrap();
+        let first = h.admit().unwrap();
+        let second = h.admit().unwrap();
+        // Both places are taken: a third caller is refused before any work.
+        assert!(matches!(h.admit(), Err(Error::Busy { .. })));
+        assert!(matches!(
+            h.verify(&pw("anything at all"), None).await,
+            Err(Error::Busy { .. })
+        ));
+        drop(second);
+        let third = h.admit().unwrap();
+        drop(third);
+        // A ticket's verification is an ordinary one, and gives the place back.
+        let stored = h.hash(&pw("correct horse battery")).await.unwrap();
+        let v = h
+            .verify_admitted(first, &pw("correct horse battery"), Some(&stored))
+            .await
+            .unwrap();
+        assert!(v.ok);
+        let again = (h.admit().unwrap(), h.admit().unwrap());
+        drop(again);
     }
 
     #[test]

@@ -52,6 +52,46 @@ async fn a_full_hash_queue_answers_503_with_retry_after() {
     assert_eq!(app.login("after@example.com", PASSWORD).await.status(), 200);
 }
 
+/// While the queue is full a login is refused before anything is read or
+/// written for it: an identifier that the throttle would refuse (with a
+/// `throttled` audit row) gets the same 503, and nothing is recorded.
+#[tokio::test]
+async fn a_full_hash_queue_refuses_a_login_before_any_lookup() {
+    let app = TestApp::spawn_with(&[
+        ("DOORWARD_PASSWORD_HASH_MAX_IN_FLIGHT", "1"),
+        ("DOORWARD_PASSWORD_HASH_MAX_QUEUED", "0"),
+        ("DOORWARD_THROTTLE_ACCOUNT_FAILURES", "2"),
+    ])
+    .await;
+    for _ in 0..2 {
+        let res = app.login("blocked@example.com", "not the password").await;
+        assert_eq!(res.status(), 401);
+    }
+    let audit_rows = || async {
+        app.state
+            .accounts
+            .store
+            .recent_audit(None, 1000)
+            .await
+            .unwrap()
+            .len()
+    };
+    let before = audit_rows().await;
+    // The only place in the queue is taken.
+    let place = app.state.accounts.hasher.admit().unwrap();
+    for email in ["blocked@example.com", "other@example.com"] {
+        let res = app.login(email, PASSWORD).await;
+        assert_eq!(res.headers()["retry-after"], "1");
+        problem(res, 503, "server_busy").await;
+    }
+    assert_eq!(audit_rows().await, before, "a refusal records nothing");
+    drop(place);
+    // With the place back, the throttle answers as before.
+    let res = app.login("blocked@example.com", PASSWORD).await;
+    assert_eq!(res.status(), 429);
+    assert!(audit_rows().await > before);
+}
+
 #[tokio::test]
 async fn default_parameters_are_argon2id_owasp() {
     let app = TestApp::spawn_with(&[
