@@ -15,10 +15,13 @@ async fn healthz_is_ok() {
     let res = app.get("/healthz").await;
     assert_eq!(res.status(), 200);
     // Every answer carries a request id (quoted in 5xx bodies and in the logs) and nosniff.
-    assert!(res
-        .headers()
-        .get("x-request-id")
-        .is_some_and(|v| !v.is_empty()));
+    let id = |res: &reqwest::Response| {
+        let text = res.headers()["x-request-id"].to_str().unwrap().to_owned();
+        uuid::Uuid::parse_str(&text).unwrap()
+    };
+    let first = id(&res);
+    assert_eq!(first.get_version_num(), 4, "{first}");
+    assert_ne!(first, id(&app.get("/healthz").await));
     assert_eq!(res.headers()["x-content-type-options"], "nosniff");
     let body: Value = res.json().await.unwrap();
     assert_eq!(body, json!({"status": "ok"}));
