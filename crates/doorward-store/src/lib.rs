@@ -7,6 +7,7 @@
 //! suite every engine must pass.
 
 mod audit_log;
+mod columns;
 pub mod conformance;
 pub mod postgres;
 pub mod sqlite;

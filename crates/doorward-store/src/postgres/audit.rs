@@ -1,19 +1,22 @@
-//! SQL for `audit_events`: append links of the hash chain, chain the rows of
-//! older versions, list and page the log, read the chain back.
+//! SQL for `audit_events`: write rows, link them into the hash chain after
+//! their commit, list and page the log, read the chain back.
 //!
-//! Appends from every instance are serialised by one transaction-scoped
-//! advisory lock, taken right before the last link is read: two
-//! transactions can never both follow the same link. Each transaction
-//! appends its audit rows last, just before it commits, so the lock is held
-//! for two short statements and the commit.
+//! A transaction writes its audit rows without a place in the chain (`seq`
+//! NULL): it takes no lock for them. `chain_unchained` (run by
+//! `chainer`, by every reader of the chain and at start) links every row
+//! committed so far, in one transaction under one advisory lock shared by
+//! every instance: two passes can never both follow the same link.
 
 use doorward_core::audit::{AuditCursor, AuditFilter, AuditPage};
 use doorward_core::audit_chain::{self, ChainHash, ChainHead, ChainState, ChainedEvent};
 use doorward_core::store::{AuditEvent, AuditRecord, StoreError};
+use sqlx::postgres::PgArguments;
+use sqlx::query::Query;
 use sqlx::{FromRow, PgConnection, PgExecutor, PgPool, Postgres, QueryBuilder};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::chainer::Chainer;
 use super::error::db_error;
 use super::rows::{ms, AuditRow};
 use crate::audit_log::Appended;
@@ -41,58 +44,84 @@ async fn lock(conn: &mut PgConnection) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Appends `events` to the chain, in order, inside the caller's transaction
-/// (call it last: the lock is held until the commit). Log them with
-/// `.committed()` after the commit.
-pub(super) async fn append(
-    conn: &mut PgConnection,
-    events: &[AuditEvent],
-) -> Result<Appended, StoreError> {
-    if events.is_empty() {
-        return Ok(Appended::default());
-    }
-    lock(&mut *conn).await?;
-    let mut head = last_link(&mut *conn).await?;
-    let mut links = Vec::with_capacity(events.len());
-    for event in events {
-        let link = audit_chain::next_link(head, event);
-        insert_link(&mut *conn, &link).await?;
-        head = Some(link.head());
-        links.push(link);
-    }
-    Ok(Appended::new(links))
+/// The statement that writes one event without its link, its parameters
+/// numbered from `$first` (so it can be a part of a bigger statement); they
+/// are bound by [`bind_event`].
+pub(super) fn insert_event_sql(first: usize) -> String {
+    let params: Vec<String> = (first..first + 9).map(|n| format!("${n}")).collect();
+    format!(
+        "INSERT INTO audit_events ({COLUMNS}) VALUES ({})",
+        params.join(", ")
+    )
 }
 
-/// Appends one event (see [`append`]).
+/// Binds `event`'s values to the next nine parameters (see [`insert_event_sql`]).
+pub(super) fn bind_event<'q>(
+    query: Query<'q, Postgres, PgArguments>,
+    event: &'q AuditEvent,
+) -> Query<'q, Postgres, PgArguments> {
+    query
+        .bind(event.id)
+        .bind(ms(event.at))
+        .bind(event.kind.as_str())
+        .bind(event.actor_id)
+        .bind(event.user_id)
+        .bind(event.session_id)
+        .bind(&event.ip)
+        .bind(&event.user_agent)
+        .bind(&event.outcome)
+}
+
+/// `events`, written by the caller's transaction: `.committed()` after the
+/// commit logs them and has `chainer` link them.
+pub(super) fn written(events: &[AuditEvent], chainer: &Chainer) -> Appended {
+    if events.is_empty() {
+        return Appended::default();
+    }
+    Appended::unlinked(events.to_vec(), chainer.clone())
+}
+
+/// Writes `events` inside the caller's transaction, without their links:
+/// `.committed()` after the commit logs them and has `chainer` link them.
+pub(super) async fn append(
+    conn: &mut PgConnection,
+    chainer: &Chainer,
+    events: &[AuditEvent],
+) -> Result<Appended, StoreError> {
+    let sql = insert_event_sql(1);
+    for event in events {
+        bind_event(sqlx::query(&sql), event)
+            .execute(&mut *conn)
+            .await
+            .map_err(db_error)?;
+    }
+    Ok(written(events, chainer))
+}
+
+/// Writes one event (see [`append`]).
 pub(super) async fn insert(
     conn: &mut PgConnection,
+    chainer: &Chainer,
     event: &AuditEvent,
 ) -> Result<Appended, StoreError> {
-    append(conn, std::slice::from_ref(event)).await
+    append(conn, chainer, std::slice::from_ref(event)).await
 }
 
 /// Inserts `link` exactly as given.
 async fn insert_link(conn: &mut PgConnection, link: &ChainedEvent) -> Result<(), StoreError> {
-    let event = &link.event;
-    sqlx::query(&format!(
+    // LINK_COLUMNS: the chain's three, then the event's (bound by `bind_event`).
+    let sql = format!(
         "INSERT INTO audit_events ({LINK_COLUMNS}) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
-    ))
-    .bind(seq_value(link.seq)?)
-    .bind(link.prev_hash.as_slice())
-    .bind(link.hash.as_slice())
-    .bind(event.id)
-    .bind(ms(event.at))
-    .bind(event.kind.as_str())
-    .bind(event.actor_id)
-    .bind(event.user_id)
-    .bind(event.session_id)
-    .bind(&event.ip)
-    .bind(&event.user_agent)
-    .bind(&event.outcome)
-    .execute(conn)
-    .await
-    .map_err(db_error)?;
+    );
+    let query = sqlx::query(&sql)
+        .bind(seq_value(link.seq)?)
+        .bind(link.prev_hash.as_slice())
+        .bind(link.hash.as_slice());
+    bind_event(query, &link.event)
+        .execute(conn)
+        .await
+        .map_err(db_error)?;
     Ok(())
 }
 
@@ -137,11 +166,11 @@ async fn last_link<'c>(ex: impl PgExecutor<'c>) -> Result<Option<ChainHead>, Sto
     .transpose()
 }
 
-/// Gives rows without a place in the chain (written before the chain
-/// existed) one, after the last link, in `at`, id order: one transaction
-/// under the lock, a page at a time. A second instance starting at the same
-/// moment waits, then finds nothing to do.
-pub(super) async fn chain_unchained(pool: &PgPool) -> Result<(), StoreError> {
+/// Gives every committed row without a place in the chain one, after the
+/// last link, in `at`, id order: one transaction under the lock, a page per
+/// statement. Returns the last link after the pass. A second pass waiting
+/// for the lock then finds only what was committed since.
+pub(super) async fn chain_unchained(pool: &PgPool) -> Result<Option<ChainHead>, StoreError> {
     let mut tx = pool.begin_with(super::BEGIN).await.map_err(db_error)?;
     lock(&mut tx).await?;
     let mut head = last_link(&mut *tx).await?;
@@ -157,28 +186,46 @@ pub(super) async fn chain_unchained(pool: &PgPool) -> Result<(), StoreError> {
         if rows.is_empty() {
             break;
         }
+        let last_page = rows.len() < CHAIN_PAGE as usize;
+        let mut seqs = Vec::with_capacity(rows.len());
+        let mut prev_hashes = Vec::with_capacity(rows.len());
+        let mut hashes = Vec::with_capacity(rows.len());
+        let mut ids = Vec::with_capacity(rows.len());
         for row in rows {
             let event = AuditEvent::try_from(row)?;
             let link = audit_chain::next_link(head, &event);
-            sqlx::query(
-                "UPDATE audit_events SET seq = $1, prev_hash = $2, hash = $3 WHERE id = $4",
-            )
-            .bind(seq_value(link.seq)?)
-            .bind(link.prev_hash.as_slice())
-            .bind(link.hash.as_slice())
-            .bind(event.id)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
+            seqs.push(seq_value(link.seq)?);
+            prev_hashes.push(link.prev_hash.to_vec());
+            hashes.push(link.hash.to_vec());
+            ids.push(event.id);
             head = Some(link.head());
-            chained += 1;
+        }
+        chained += ids.len() as u64;
+        sqlx::query(
+            "UPDATE audit_events AS a SET seq = v.seq, prev_hash = v.prev_hash, hash = v.hash \
+             FROM UNNEST($1::bigint[], $2::bytea[], $3::bytea[], $4::uuid[]) \
+                  AS v(seq, prev_hash, hash, id) \
+             WHERE a.id = v.id",
+        )
+        // Planned for each pass with its own arrays: a plan kept from when
+        // the table was small joins by scanning all of it, every pass.
+        .persistent(false)
+        .bind(seqs)
+        .bind(prev_hashes)
+        .bind(hashes)
+        .bind(ids)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        if last_page {
+            break;
         }
     }
     tx.commit().await.map_err(db_error)?;
     if chained > 0 {
-        tracing::info!(chained, "audit events added to the hash chain");
+        tracing::debug!(chained, "audit events linked into the hash chain");
     }
-    Ok(())
+    Ok(head)
 }
 
 /// Newest first; ties on `at` broken by id (v7 uuids sort by creation, and
@@ -293,23 +340,12 @@ pub(super) async fn page<'c>(
     Ok(AuditPage::from_links(into_links(rows)?, limit))
 }
 
-/// The last link, and how many rows have no place in the chain, read in
-/// one snapshot.
+/// The last link after a chain pass: every row committed before the pass's
+/// last read is linked by then, so none is counted as outside the chain
+/// (rows committed later are simply after this state).
 pub(super) async fn chain_state(pool: &PgPool) -> Result<ChainState, StoreError> {
-    let mut tx = pool
-        .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        .await
-        .map_err(db_error)?;
-    let head = last_link(&mut *tx).await?;
-    let unchained: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_events WHERE seq IS NULL")
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db_error)?;
-    tx.commit().await.map_err(db_error)?;
-    Ok(ChainState {
-        head,
-        unchained: u64::try_from(unchained).unwrap_or(0),
-    })
+    let head = chain_unchained(pool).await?;
+    Ok(ChainState { head, unchained: 0 })
 }
 
 /// Up to `limit` links after position `after`, in chain order.

@@ -10,7 +10,9 @@
 //!   a second presentation waits for the first's commit and sees its effect;
 //! - signing keys: one transaction-scoped advisory lock (see `keys`);
 //! - `revoke_sessions`: the sessions are locked before they are revoked;
-//! - the audit chain: one transaction-scoped advisory lock (see `audit`).
+//! - the audit chain: audit rows are written without their links, in the
+//!   transaction of their change; one transaction-scoped advisory lock
+//!   serialises the passes that link them after the commit (see `chainer`).
 //!
 //! Write transactions run at READ COMMITTED (named explicitly, whatever the
 //! database default): each statement after a lock wait reads what the
@@ -24,6 +26,7 @@
 //! `StoreError`.
 
 mod audit;
+mod chainer;
 mod error;
 mod keys;
 mod lifecycle;
@@ -53,6 +56,7 @@ use uuid::Uuid;
 
 use crate::audit_log::Appended;
 use crate::ConnectOptions;
+pub(crate) use chainer::Chainer;
 use error::db_error;
 
 /// How long one statement may run (lock waits included) before PostgreSQL
@@ -76,6 +80,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres
 #[derive(Clone, Debug)]
 pub struct PostgresStore {
     pool: PgPool,
+    /// Links committed audit rows into the chain (see `chainer`).
+    chainer: Chainer,
 }
 
 impl PostgresStore {
@@ -108,7 +114,7 @@ impl PostgresStore {
                 .connect_lazy_with(base.clone());
             let migrated = match MIGRATOR.run(&setup).await.map_err(migrate_error) {
                 // Rows written before the audit chain existed join it now.
-                Ok(()) => audit::chain_unchained(&setup).await,
+                Ok(()) => audit::chain_unchained(&setup).await.map(|_| ()),
                 Err(e) => Err(e),
             };
             setup.close().await;
@@ -119,7 +125,8 @@ impl PostgresStore {
             .max_connections(opts.max_connections.max(1))
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_lazy_with(with_statement_timeout(base));
-        Ok(PostgresStore { pool })
+        let chainer = Chainer::start(pool.clone());
+        Ok(PostgresStore { pool, chainer })
     }
 
     /// Closes the pool, waiting for connections in use to come back.
@@ -186,7 +193,7 @@ impl Store for PostgresStore {
         if let Some(session) = session {
             sessions::insert(&mut tx, session).await?;
         }
-        let appended = audit::insert(&mut tx, audit).await?;
+        let appended = audit::insert(&mut tx, &self.chainer, audit).await?;
         tx.commit().await.map_err(db_error)?;
         appended.committed();
         Ok(())
@@ -222,7 +229,7 @@ impl Store for PostgresStore {
     ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
         sessions::insert(&mut tx, session).await?;
-        let appended = audit::insert(&mut tx, audit).await?;
+        let appended = audit::insert(&mut tx, &self.chainer, audit).await?;
         tx.commit().await.map_err(db_error)?;
         appended.committed();
         Ok(())
@@ -230,7 +237,7 @@ impl Store for PostgresStore {
 
     async fn record_event(&self, audit: &AuditEvent) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
-        let appended = audit::insert(&mut tx, audit).await?;
+        let appended = audit::insert(&mut tx, &self.chainer, audit).await?;
         tx.commit().await.map_err(db_error)?;
         appended.committed();
         Ok(())
@@ -263,13 +270,14 @@ impl Store for PostgresStore {
                     new_hash,
                     *now,
                     *new_expires_at,
+                    audit,
                 )
                 .await?;
-                audit::insert(&mut tx, audit).await?
+                audit::written(std::slice::from_ref(audit), &self.chainer)
             }
             RefreshDecision::RevokeSession { now, audit } => {
                 sessions::revoke(&mut tx, &[state.session.id], *now).await?;
-                audit::insert(&mut tx, audit).await?
+                audit::insert(&mut tx, &self.chainer, audit).await?
             }
             RefreshDecision::Refuse => Appended::default(),
         };
@@ -314,7 +322,7 @@ impl Store for PostgresStore {
                 ..audit.clone()
             })
             .collect();
-        let appended = audit::append(&mut tx, &rows).await?;
+        let appended = audit::append(&mut tx, &self.chainer, &rows).await?;
         tx.commit().await.map_err(db_error)?;
         appended.committed();
         Ok(ids)
@@ -393,8 +401,12 @@ impl Store for PostgresStore {
         } else {
             Vec::new()
         };
-        let appended =
-            audit::append(&mut tx, audit.map(std::slice::from_ref).unwrap_or_default()).await?;
+        let appended = audit::append(
+            &mut tx,
+            &self.chainer,
+            audit.map(std::slice::from_ref).unwrap_or_default(),
+        )
+        .await?;
         tx.commit().await.map_err(db_error)?;
         appended.committed();
         Ok(Some(revoked))
@@ -439,7 +451,7 @@ impl Store for PostgresStore {
         let user = users::by_id(&mut *tx, user_id)
             .await?
             .ok_or(StoreError::NotFound)?;
-        let appended = audit::insert(&mut tx, audit).await?;
+        let appended = audit::insert(&mut tx, &self.chainer, audit).await?;
         tx.commit().await.map_err(db_error)?;
         appended.committed();
         Ok(Some((user, revoked)))
@@ -459,7 +471,7 @@ impl Store for PostgresStore {
             return Ok(None);
         }
         let revoked = lifecycle::revoke_all(&mut tx, user_id, Some(keep), now).await?;
-        let appended = audit::insert(&mut tx, audit).await?;
+        let appended = audit::insert(&mut tx, &self.chainer, audit).await?;
         tx.commit().await.map_err(db_error)?;
         appended.committed();
         Ok(Some(revoked))
@@ -489,7 +501,7 @@ impl Store for PostgresStore {
         } else {
             Vec::new()
         };
-        let appended = audit::append(&mut tx, audit).await?;
+        let appended = audit::append(&mut tx, &self.chainer, audit).await?;
         let user = users::by_id(&mut *tx, user_id)
             .await?
             .ok_or(StoreError::NotFound)?;
@@ -506,7 +518,7 @@ impl Store for PostgresStore {
     ) -> Result<Vec<Uuid>, StoreError> {
         let mut tx = self.begin().await?;
         let revoked = lifecycle::delete_user(&mut tx, user_id, now).await?;
-        let appended = audit::insert(&mut tx, audit).await?;
+        let appended = audit::insert(&mut tx, &self.chainer, audit).await?;
         tx.commit().await.map_err(db_error)?;
         appended.committed();
         Ok(revoked)
@@ -520,6 +532,8 @@ impl Store for PostgresStore {
         after: Option<AuditCursor>,
         limit: u32,
     ) -> Result<AuditPage, StoreError> {
+        // Every committed row is linked first, so the listing shows it.
+        audit::chain_unchained(&self.pool).await?;
         audit::page(&self.pool, filter, after, limit).await
     }
 
@@ -528,6 +542,9 @@ impl Store for PostgresStore {
     }
 
     async fn audit_chain(&self, after: u64, limit: u32) -> Result<Vec<ChainedEvent>, StoreError> {
+        if after == 0 {
+            audit::chain_unchained(&self.pool).await?;
+        }
         audit::links(&self.pool, after, limit).await
     }
 
@@ -560,7 +577,7 @@ impl Store for PostgresStore {
             }
             counted.push(record);
         }
-        let appended = audit::insert(&mut tx, audit).await?;
+        let appended = audit::insert(&mut tx, &self.chainer, audit).await?;
         tx.commit().await.map_err(db_error)?;
         appended.committed();
         Ok(keys
@@ -581,7 +598,7 @@ impl Store for PostgresStore {
             fresh |= throttle::note_audited(&mut tx, key, now).await?;
         }
         let appended = if fresh {
-            audit::insert(&mut tx, audit).await?
+            audit::insert(&mut tx, &self.chainer, audit).await?
         } else {
             Default::default()
         };

@@ -9,7 +9,8 @@
 use doorward_core::store::{
     AuditEvent, AuditKind, KeyRecord, SessionRecord, StoreError, UserRecord,
 };
-use sqlx::FromRow;
+use sqlx::postgres::PgRow;
+use sqlx::{FromRow, Row};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -88,10 +89,43 @@ impl From<SessionRow> for SessionRecord {
     }
 }
 
-#[derive(FromRow)]
-pub(super) struct RefreshRow {
-    pub(super) session_id: Uuid,
+/// One row of `sessions::refresh_state_for_update`'s join: the presented
+/// token's rotation time, its session and the session's user (their columns
+/// in `sessions::COLUMNS` and `users::COLUMNS` order). By position: the
+/// three tables share column names.
+pub(super) struct RefreshJoinRow {
     pub(super) rotated_at: Option<OffsetDateTime>,
+    pub(super) session: SessionRow,
+    pub(super) user: UserRow,
+}
+
+impl<'r> FromRow<'r, PgRow> for RefreshJoinRow {
+    fn from_row(row: &'r PgRow) -> sqlx::Result<Self> {
+        Ok(RefreshJoinRow {
+            rotated_at: row.try_get(0)?,
+            session: SessionRow {
+                id: row.try_get(1)?,
+                user_id: row.try_get(2)?,
+                created_at: row.try_get(3)?,
+                last_used_at: row.try_get(4)?,
+                expires_at: row.try_get(5)?,
+                revoked_at: row.try_get(6)?,
+                ip: row.try_get(7)?,
+                user_agent: row.try_get(8)?,
+            },
+            user: UserRow {
+                id: row.try_get(9)?,
+                email: row.try_get(10)?,
+                username: row.try_get(11)?,
+                password_hash: row.try_get(12)?,
+                email_verified: row.try_get(13)?,
+                roles: row.try_get(14)?,
+                disabled: row.try_get(15)?,
+                created_at: row.try_get(16)?,
+                updated_at: row.try_get(17)?,
+            },
+        })
+    }
 }
 
 #[derive(FromRow)]

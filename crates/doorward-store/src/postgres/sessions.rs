@@ -7,15 +7,18 @@
 //! order, so two transactions never wait on each other in a cycle.
 
 use doorward_core::store::{
-    NewSession, RefreshState, RevokeScope, RevokedSession, SessionRecord, StoreError, TokenHash,
+    AuditEvent, NewSession, RefreshState, RevokeScope, RevokedSession, SessionRecord, StoreError,
+    TokenHash, UserRecord,
 };
 use sqlx::{PgConnection, PgExecutor};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::audit;
 use super::error::db_error;
-use super::rows::{ms, RefreshRow, SessionRow};
+use super::rows::{ms, RefreshJoinRow, SessionRow};
 use super::users;
+use crate::columns::prefixed;
 
 const COLUMNS: &str =
     "id, user_id, created_at, last_used_at, expires_at, revoked_at, ip, user_agent";
@@ -72,48 +75,43 @@ pub(super) async fn by_id<'c>(
 }
 
 /// The presented token with its session and user, or `None` when the hash
-/// is unknown. Runs inside the rotation transaction and locks the token and
-/// session rows until it ends: a concurrent presentation of the same token
-/// (from any instance) blocks on the first `SELECT ... FOR UPDATE`, and once
-/// this transaction commits, PostgreSQL hands it the updated row.
+/// is unknown. One statement, inside the rotation transaction; it locks the
+/// token and session rows until the transaction ends: a concurrent
+/// presentation of the same token (from any instance) waits for this
+/// transaction's commit, and PostgreSQL then re-reads the locked rows for it
+/// (READ COMMITTED re-checks them), so it sees the rotation.
 pub(super) async fn refresh_state_for_update(
     conn: &mut PgConnection,
     presented: &TokenHash,
 ) -> Result<Option<RefreshState>, StoreError> {
-    let token = sqlx::query_as::<_, RefreshRow>(
-        "SELECT session_id, rotated_at FROM refresh_tokens WHERE hash = $1 FOR UPDATE",
-    )
+    // Foreign keys (with cascades) guarantee the session and the user of a
+    // stored token: the inner joins only miss on a corrupt database.
+    let row = sqlx::query_as::<_, RefreshJoinRow>(&format!(
+        "SELECT t.rotated_at, {session}, {user} \
+         FROM refresh_tokens t \
+         JOIN sessions s ON s.id = t.session_id \
+         JOIN users u ON u.id = s.user_id \
+         WHERE t.hash = $1 \
+         FOR UPDATE OF t, s",
+        session = prefixed("s", COLUMNS),
+        user = prefixed("u", users::COLUMNS),
+    ))
     .bind(presented.as_slice())
     .fetch_optional(&mut *conn)
     .await
     .map_err(db_error)?;
-    let Some(token) = token else {
-        return Ok(None);
-    };
-    // Each statement reads a fresh snapshot (READ COMMITTED), taken after the
-    // token lock was granted: it sees what the previous holder committed.
-    let session = sqlx::query_as::<_, SessionRow>(&format!(
-        "SELECT {COLUMNS} FROM sessions WHERE id = $1 FOR UPDATE"
-    ))
-    .bind(token.session_id)
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(db_error)?
-    .map(SessionRecord::from)
-    // Foreign keys (with cascades) guarantee both rows; missing means corrupt.
-    .ok_or_else(|| StoreError::Other("refresh token without its session".to_owned()))?;
-    let user = users::by_id(&mut *conn, session.user_id)
-        .await?
-        .ok_or_else(|| StoreError::Other("session without its user".to_owned()))?;
-    Ok(Some(RefreshState {
-        session,
-        rotated_at: token.rotated_at,
-        user,
+    Ok(row.map(|row| RefreshState {
+        session: SessionRecord::from(row.session),
+        rotated_at: row.rotated_at,
+        user: UserRecord::from(row.user),
     }))
 }
 
-/// Applies `RefreshDecision::Rotate`: the presented token keeps its first
-/// rotation time, the successor joins the same session, the expiry slides.
+/// Applies `RefreshDecision::Rotate` and writes its audit row (without its
+/// link, see `audit`): the presented token keeps its first rotation time,
+/// the successor joins the same session, the expiry slides. One statement
+/// (the changes as data-modifying `WITH` parts).
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn rotate(
     conn: &mut PgConnection,
     presented: &TokenHash,
@@ -121,19 +119,27 @@ pub(super) async fn rotate(
     new_hash: &TokenHash,
     now: OffsetDateTime,
     new_expires_at: OffsetDateTime,
+    event: &AuditEvent,
 ) -> Result<(), StoreError> {
-    sqlx::query("UPDATE refresh_tokens SET rotated_at = $1 WHERE hash = $2 AND rotated_at IS NULL")
+    let sql = format!(
+        "WITH rotated AS ( \
+             UPDATE refresh_tokens SET rotated_at = $1 WHERE hash = $2 AND rotated_at IS NULL \
+         ), successor AS ( \
+             INSERT INTO refresh_tokens (hash, session_id, created_at) VALUES ($3, $4, $1) \
+         ), logged AS ( \
+             {} \
+         ) \
+         UPDATE sessions SET last_used_at = $1, expires_at = $5 WHERE id = $4",
+        audit::insert_event_sql(6)
+    );
+    let query = sqlx::query(&sql)
         .bind(ms(now))
         .bind(presented.as_slice())
-        .execute(&mut *conn)
-        .await
-        .map_err(db_error)?;
-    insert_refresh(conn, new_hash, session.id, now).await?;
-    sqlx::query("UPDATE sessions SET last_used_at = $1, expires_at = $2 WHERE id = $3")
-        .bind(ms(now))
-        .bind(ms(new_expires_at))
+        .bind(new_hash.as_slice())
         .bind(session.id)
-        .execute(&mut *conn)
+        .bind(ms(new_expires_at));
+    audit::bind_event(query, event)
+        .execute(conn)
         .await
         .map_err(db_error)?;
     Ok(())

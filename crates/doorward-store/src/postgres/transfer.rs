@@ -157,8 +157,14 @@ pub(super) async fn export(pool: &PgPool, from: &Cursor, limit: u32) -> Result<B
                 page(pool, "signing_keys", KEY_COLUMNS, "kid", after, limit).await?;
             Batch::SigningKeys(rows.into_iter().map(Into::into).collect())
         }
-        // With the chain columns, so the copy verifies on the target.
-        Cursor::AuditEvents(after) => Batch::AuditEvents(audit::export(pool, *after, limit).await?),
+        // With the chain columns, so the copy verifies on the target; the
+        // first page links every row committed so far (see `chainer`).
+        Cursor::AuditEvents(after) => {
+            if after.is_none() {
+                audit::chain_unchained(pool).await?;
+            }
+            Batch::AuditEvents(audit::export(pool, *after, limit).await?)
+        }
     })
 }
 

@@ -8,7 +8,8 @@ use uuid::Uuid;
 use super::error::db_error;
 use super::rows::{ms, UserRow};
 
-const COLUMNS: &str = "id, email, username, password_hash, email_verified, roles, disabled, \
+pub(super) const COLUMNS: &str =
+    "id, email, username, password_hash, email_verified, roles, disabled, \
                        created_at, updated_at";
 
 /// `Conflict("email")` / `Conflict("username")` when either is taken.

@@ -8,6 +8,8 @@
 use doorward_core::audit::{AuditCursor, AuditFilter, AuditPage};
 use doorward_core::audit_chain::{self, ChainHash, ChainHead, ChainState, ChainedEvent};
 use doorward_core::store::{AuditEvent, AuditRecord, StoreError};
+use sqlx::query::Query;
+use sqlx::sqlite::SqliteArguments;
 use sqlx::{FromRow, QueryBuilder, Sqlite, SqliteConnection, SqliteExecutor, SqlitePool};
 use uuid::Uuid;
 
@@ -47,30 +49,42 @@ pub(super) async fn insert(
     append(conn, std::slice::from_ref(event)).await
 }
 
+/// The statement that inserts one link (the columns of `LINK_COLUMNS`); its
+/// parameters are bound by [`bind_link`].
+pub(super) const INSERT_LINK: &str = "INSERT INTO audit_events \
+     (seq, prev_hash, hash, id, at, type, actor_id, user_id, session_id, ip, user_agent, outcome) \
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
+/// Binds `link`'s values to the next parameters of [`INSERT_LINK`].
+pub(super) fn bind_link<'q>(
+    query: Query<'q, Sqlite, SqliteArguments<'q>>,
+    link: &'q ChainedEvent,
+) -> Result<Query<'q, Sqlite, SqliteArguments<'q>>, StoreError> {
+    let event = &link.event;
+    Ok(query
+        .bind(seq_value(link.seq)?)
+        .bind(link.prev_hash.as_slice())
+        .bind(link.hash.as_slice())
+        .bind(text(event.id))
+        .bind(ms(event.at))
+        .bind(event.kind.as_str())
+        .bind(opt_text(event.actor_id))
+        .bind(opt_text(event.user_id))
+        .bind(opt_text(event.session_id))
+        .bind(&event.ip)
+        .bind(&event.user_agent)
+        .bind(&event.outcome))
+}
+
 /// Inserts `link` exactly as given (also what `migrate-data` copies).
 pub(super) async fn insert_link(
     conn: &mut SqliteConnection,
     link: &ChainedEvent,
 ) -> Result<(), StoreError> {
-    let event = &link.event;
-    sqlx::query(&format!(
-        "INSERT INTO audit_events ({LINK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    ))
-    .bind(seq_value(link.seq)?)
-    .bind(link.prev_hash.as_slice())
-    .bind(link.hash.as_slice())
-    .bind(text(event.id))
-    .bind(ms(event.at))
-    .bind(event.kind.as_str())
-    .bind(opt_text(event.actor_id))
-    .bind(opt_text(event.user_id))
-    .bind(opt_text(event.session_id))
-    .bind(&event.ip)
-    .bind(&event.user_agent)
-    .bind(&event.outcome)
-    .execute(conn)
-    .await
-    .map_err(db_error)?;
+    bind_link(sqlx::query(INSERT_LINK), link)?
+        .execute(conn)
+        .await
+        .map_err(db_error)?;
     Ok(())
 }
 
@@ -86,20 +100,32 @@ fn hash_of(bytes: &[u8], column: &str) -> Result<ChainHash, StoreError> {
     ChainHash::try_from(bytes).map_err(|_| malformed(column))
 }
 
+/// The rest of a query for a column of the last link (`SELECT seq ...`).
+pub(super) const LAST_LINK: &str =
+    "FROM audit_events WHERE seq IS NOT NULL ORDER BY seq DESC LIMIT 1";
+
 async fn last_link<'c>(ex: impl SqliteExecutor<'c>) -> Result<Option<ChainHead>, StoreError> {
-    let row: Option<(i64, Vec<u8>)> = sqlx::query_as(
-        "SELECT seq, hash FROM audit_events WHERE seq IS NOT NULL ORDER BY seq DESC LIMIT 1",
-    )
-    .fetch_optional(ex)
-    .await
-    .map_err(db_error)?;
-    row.map(|(seq, hash)| {
-        Ok(ChainHead {
+    let row: Option<(Option<i64>, Option<Vec<u8>>)> =
+        sqlx::query_as(&format!("SELECT seq, hash {LAST_LINK}"))
+            .fetch_optional(ex)
+            .await
+            .map_err(db_error)?;
+    row.map_or(Ok(None), |(seq, hash)| head_of(seq, hash))
+}
+
+/// The last link from its `seq` and `hash` columns; `None` for an empty chain.
+pub(super) fn head_of(
+    seq: Option<i64>,
+    hash: Option<Vec<u8>>,
+) -> Result<Option<ChainHead>, StoreError> {
+    match (seq, hash) {
+        (None, _) => Ok(None),
+        (Some(seq), Some(hash)) => Ok(Some(ChainHead {
             seq: u64::try_from(seq).map_err(|_| malformed("seq"))?,
             hash: hash_of(&hash, "hash")?,
-        })
-    })
-    .transpose()
+        })),
+        (Some(_), None) => Err(malformed("hash")),
+    }
 }
 
 /// Gives rows without a place in the chain (written before the chain

@@ -13,6 +13,7 @@
 //! `StoreError`.
 
 mod audit;
+mod batched;
 mod error;
 mod keys;
 mod lifecycle;
@@ -27,7 +28,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use doorward_core::audit::{AuditCursor, AuditFilter, AuditPage};
-use doorward_core::audit_chain::{ChainState, ChainedEvent};
+use doorward_core::audit_chain::{self, ChainState, ChainedEvent};
 use doorward_core::store::{
     AccountTokenKind, AccountTokenRecord, AuditEvent, AuditRecord, KeyRecord, MailBudget,
     NewAccountToken, NewSession, RefreshDecision, RefreshOutcome, RefreshState, RevokeScope,
@@ -41,6 +42,7 @@ use uuid::Uuid;
 
 use crate::audit_log::Appended;
 use crate::ConnectOptions;
+use batched::BatchedWrite;
 use error::db_error;
 
 /// How long a statement waits for another connection's lock before giving
@@ -106,8 +108,12 @@ impl SqliteStore {
             create_parent_dir(base.get_filename()).await?;
         }
 
+        // No ping before each use (sqlx's default): a connection to a local
+        // file does not go stale, and the ping was one more round trip to
+        // the connection's thread per transaction.
         let mut writer = SqlitePoolOptions::new()
             .max_connections(1)
+            .test_before_acquire(false)
             .acquire_timeout(ACQUIRE_TIMEOUT);
         if in_memory {
             // The database lives only while its connection does: never recycle it.
@@ -125,6 +131,7 @@ impl SqliteStore {
         } else {
             let reader = SqlitePoolOptions::new()
                 .max_connections(opts.max_connections.max(1))
+                .test_before_acquire(false)
                 .acquire_timeout(ACQUIRE_TIMEOUT);
             // Not `read_only`: such a connection cannot recreate the WAL
             // index after the last connection removed it. `query_only`
@@ -283,8 +290,10 @@ impl Store for SqliteStore {
     ) -> Result<RefreshOutcome, StoreError> {
         // The write lock is held from the read to the commit: a concurrent
         // call with the same hash waits here and then sees this one's effect.
-        let mut tx = self.begin_write().await?;
-        let Some(state) = sessions::refresh_state(&mut tx, presented).await? else {
+        // Two round trips when the token rotates (see `batched`).
+        let mut write = BatchedWrite::acquire(&self.writer).await?;
+        let Some((state, head)) = sessions::begin_refresh(write.conn()?, presented).await? else {
+            write.end("ROLLBACK").await?;
             return Ok(RefreshOutcome::Unknown);
         };
         let decision = decide(&state);
@@ -295,24 +304,32 @@ impl Store for SqliteStore {
                 new_expires_at,
                 audit,
             } => {
-                sessions::rotate(
-                    &mut tx,
+                let link = audit_chain::next_link(head, audit);
+                sessions::rotate_and_commit(
+                    write.conn()?,
                     presented,
                     &state.session,
                     new_hash,
                     *now,
                     *new_expires_at,
+                    &link,
                 )
                 .await?;
-                audit::insert(&mut tx, audit).await?
+                write.ended();
+                Appended::new(vec![link])
             }
             RefreshDecision::RevokeSession { now, audit } => {
-                sessions::revoke(&mut tx, state.session.id, *now).await?;
-                audit::insert(&mut tx, audit).await?
+                sessions::revoke(write.conn()?, state.session.id, *now).await?;
+                let link = audit_chain::next_link(head, audit);
+                audit::insert_link(write.conn()?, &link).await?;
+                write.end("COMMIT").await?;
+                Appended::new(vec![link])
             }
-            RefreshDecision::Refuse => Appended::default(),
+            RefreshDecision::Refuse => {
+                write.end("ROLLBACK").await?;
+                Appended::default()
+            }
         };
-        tx.commit().await.map_err(db_error)?;
         appended.committed();
         Ok(RefreshOutcome::Decided {
             state: Box::new(state),

@@ -8,7 +8,8 @@
 use doorward_core::store::{
     AuditEvent, AuditKind, KeyRecord, SessionRecord, StoreError, UserRecord,
 };
-use sqlx::FromRow;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{FromRow, Row};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -112,15 +113,51 @@ impl TryFrom<SessionRow> for SessionRecord {
     }
 }
 
-#[derive(FromRow)]
-pub(super) struct RefreshRow {
-    pub(super) session_id: String,
-    pub(super) rotated_at: Option<i64>,
+/// `refresh_tokens.rotated_at`.
+pub(super) fn rotated_at_of(ms: Option<i64>) -> Result<Option<OffsetDateTime>, StoreError> {
+    opt_time_of(ms, "refresh_tokens.rotated_at")
 }
 
-impl RefreshRow {
-    pub(super) fn rotated_at(&self) -> Result<Option<OffsetDateTime>, StoreError> {
-        opt_time_of(self.rotated_at, "refresh_tokens.rotated_at")
+/// One row of `sessions::refresh_state`'s join: the presented token's
+/// rotation time, its session, the session's user (their columns in
+/// `sessions::COLUMNS` and `users::COLUMNS` order) and the audit chain's
+/// last link. By position: the three tables share column names.
+pub(super) struct RefreshJoinRow {
+    pub(super) rotated_at: Option<i64>,
+    pub(super) session: SessionRow,
+    pub(super) user: UserRow,
+    pub(super) head_seq: Option<i64>,
+    pub(super) head_hash: Option<Vec<u8>>,
+}
+
+impl<'r> FromRow<'r, SqliteRow> for RefreshJoinRow {
+    fn from_row(row: &'r SqliteRow) -> sqlx::Result<Self> {
+        Ok(RefreshJoinRow {
+            rotated_at: row.try_get(0)?,
+            session: SessionRow {
+                id: row.try_get(1)?,
+                user_id: row.try_get(2)?,
+                created_at: row.try_get(3)?,
+                last_used_at: row.try_get(4)?,
+                expires_at: row.try_get(5)?,
+                revoked_at: row.try_get(6)?,
+                ip: row.try_get(7)?,
+                user_agent: row.try_get(8)?,
+            },
+            user: UserRow {
+                id: row.try_get(9)?,
+                email: row.try_get(10)?,
+                username: row.try_get(11)?,
+                password_hash: row.try_get(12)?,
+                email_verified: row.try_get(13)?,
+                roles: row.try_get(14)?,
+                disabled: row.try_get(15)?,
+                created_at: row.try_get(16)?,
+                updated_at: row.try_get(17)?,
+            },
+            head_seq: row.try_get(18)?,
+            head_hash: row.try_get(19)?,
+        })
     }
 }
 

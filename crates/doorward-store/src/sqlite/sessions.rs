@@ -1,15 +1,19 @@
 //! SQL for `sessions` and their `refresh_tokens`: start, rotate, revoke, list.
 
+use doorward_core::audit_chain::{ChainHead, ChainedEvent};
 use doorward_core::store::{
     NewSession, RefreshState, RevokeScope, RevokedSession, SessionRecord, StoreError, TokenHash,
+    UserRecord,
 };
 use sqlx::{SqliteConnection, SqliteExecutor};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::audit;
 use super::error::db_error;
-use super::rows::{convert, ms, text, time_of, uuid_of, RefreshRow, SessionRow};
+use super::rows::{convert, ms, rotated_at_of, text, time_of, uuid_of, RefreshJoinRow, SessionRow};
 use super::users;
+use crate::columns::prefixed;
 
 const COLUMNS: &str =
     "id, user_id, created_at, last_used_at, expires_at, revoked_at, ip, user_agent";
@@ -65,59 +69,78 @@ pub(super) async fn by_id<'c>(
         .transpose()
 }
 
-/// The presented token with its session and user, or `None` when the hash
-/// is unknown. Runs inside the rotation transaction.
-pub(super) async fn refresh_state(
+/// Begins the write transaction (`BEGIN IMMEDIATE`) and reads the presented
+/// token with its session and user, and the audit chain's last link (the
+/// rotation's audit row follows it): one batch, one round trip (see
+/// `batched`). `None` when the hash is unknown. The write lock, held until
+/// the transaction ends, keeps the last link the last.
+pub(super) async fn begin_refresh(
     conn: &mut SqliteConnection,
     presented: &TokenHash,
-) -> Result<Option<RefreshState>, StoreError> {
-    let token = sqlx::query_as::<_, RefreshRow>(
-        "SELECT session_id, rotated_at FROM refresh_tokens WHERE hash = ?",
-    )
+) -> Result<Option<(RefreshState, Option<ChainHead>)>, StoreError> {
+    // Foreign keys (with cascades) guarantee the session and the user of a
+    // stored token: the inner joins only miss on a corrupt database.
+    let row = sqlx::query_as::<_, RefreshJoinRow>(&format!(
+        "BEGIN IMMEDIATE; \
+         SELECT t.rotated_at, {session}, {user}, \
+                (SELECT seq {last}) AS head_seq, (SELECT hash {last}) AS head_hash \
+         FROM refresh_tokens t \
+         JOIN sessions s ON s.id = t.session_id \
+         JOIN users u ON u.id = s.user_id \
+         WHERE t.hash = ?",
+        session = prefixed("s", COLUMNS),
+        user = prefixed("u", users::COLUMNS),
+        last = audit::LAST_LINK,
+    ))
     .bind(presented.as_slice())
     .fetch_optional(&mut *conn)
     .await
     .map_err(db_error)?;
-    let Some(token) = token else {
+    let Some(row) = row else {
         return Ok(None);
     };
-    let session_id = uuid_of(&token.session_id, "refresh_tokens.session_id")?;
-    // Foreign keys (with cascades) guarantee both rows; missing means corrupt.
-    let session = by_id(&mut *conn, session_id)
-        .await?
-        .ok_or_else(|| StoreError::Other("refresh token without its session".to_owned()))?;
-    let user = users::by_id(&mut *conn, session.user_id)
-        .await?
-        .ok_or_else(|| StoreError::Other("session without its user".to_owned()))?;
-    Ok(Some(RefreshState {
-        session,
-        rotated_at: token.rotated_at()?,
-        user,
-    }))
+    let head = audit::head_of(row.head_seq, row.head_hash)?;
+    let state = RefreshState {
+        session: SessionRecord::try_from(row.session)?,
+        rotated_at: rotated_at_of(row.rotated_at)?,
+        user: UserRecord::try_from(row.user)?,
+    };
+    Ok(Some((state, head)))
 }
 
-/// Applies `RefreshDecision::Rotate`: the presented token keeps its first
-/// rotation time, the successor joins the same session, the expiry slides.
-pub(super) async fn rotate(
+/// Applies `RefreshDecision::Rotate`, with its audit row `link`, and
+/// commits: the presented token keeps its first rotation time, the
+/// successor joins the same session, the expiry slides. One batch, one round
+/// trip (anonymous parameters are numbered across the batch, in order).
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn rotate_and_commit(
     conn: &mut SqliteConnection,
     presented: &TokenHash,
     session: &SessionRecord,
     new_hash: &TokenHash,
     now: OffsetDateTime,
     new_expires_at: OffsetDateTime,
+    link: &ChainedEvent,
 ) -> Result<(), StoreError> {
-    sqlx::query("UPDATE refresh_tokens SET rotated_at = ? WHERE hash = ? AND rotated_at IS NULL")
+    let sql = format!(
+        "UPDATE refresh_tokens SET rotated_at = ? WHERE hash = ? AND rotated_at IS NULL; \
+         INSERT INTO refresh_tokens (hash, session_id, created_at) VALUES (?, ?, ?); \
+         UPDATE sessions SET last_used_at = ?, expires_at = ? WHERE id = ?; \
+         {}; \
+         COMMIT",
+        audit::INSERT_LINK
+    );
+    let query = sqlx::query(&sql)
         .bind(ms(now))
         .bind(presented.as_slice())
-        .execute(&mut *conn)
-        .await
-        .map_err(db_error)?;
-    insert_refresh(conn, new_hash, session.id, now).await?;
-    sqlx::query("UPDATE sessions SET last_used_at = ?, expires_at = ? WHERE id = ?")
+        .bind(new_hash.as_slice())
+        .bind(text(session.id))
+        .bind(ms(now))
         .bind(ms(now))
         .bind(ms(new_expires_at))
-        .bind(text(session.id))
-        .execute(&mut *conn)
+        .bind(text(session.id));
+    audit::bind_link(query, link)?
+        .execute(conn)
         .await
         .map_err(db_error)?;
     Ok(())

@@ -1,10 +1,11 @@
 //! The audit chain on PostgreSQL across instances: rows from before the
-//! chain existed join it once when instances start together, and appends
-//! wait for the chain lock another instance holds.
+//! chain existed join it once when instances start together, and writes do
+//! not wait for the chain lock another instance holds: their rows are
+//! linked after their commit, once the lock is free.
 
 use std::time::Duration;
 
-use doorward_core::audit_chain::{self, ChainBreak, VerifyError};
+use doorward_core::audit_chain;
 use doorward_core::store::{AuditEvent, AuditKind};
 use doorward_store::{connect, ConnectOptions};
 use sqlx::{Connection, PgConnection};
@@ -98,25 +99,49 @@ async fn audit_rows_from_before_the_chain_join_it_once() {
         .collect();
     assert_eq!(chained, legacy);
 
-    // A row written afterwards without chain columns is reported, and the
-    // next start chains it.
+    // A row written afterwards without chain columns (by an older version
+    // still running) is linked by the next reader of the chain.
     insert_unchained(&mut conn, &event(t0 + ms(1))).await;
-    let err = audit_chain::verify(&*stores[1], 3, None).await.unwrap_err();
-    assert!(
-        matches!(err, VerifyError::Broken(ChainBreak::Unchained { count: 1 })),
-        "{err}"
-    );
-    let again = connect(fx.url(), &ConnectOptions::default()).await.unwrap();
-    let head = audit_chain::verify(&*again, 3, None).await.unwrap();
+    let head = audit_chain::verify(&*stores[1], 3, None).await.unwrap();
     assert_eq!(head.unwrap().seq, 9);
+    let last = stores[0].audit_chain(8, 10).await.unwrap();
+    assert_eq!(last.len(), 1);
+    assert_eq!(last[0].event.at, t0 + ms(1));
 }
 
-/// Appends take the chain lock: while another instance holds it, an append
-/// waits, and then follows what that instance appended.
+async fn unlinked_rows(conn: &mut PgConnection) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM audit_events WHERE seq IS NULL")
+        .fetch_one(conn)
+        .await
+        .unwrap()
+}
+
+/// Waits (at most 5 s) until the chainer, with no reader asking, has linked
+/// every row.
+async fn all_linked(conn: &mut PgConnection) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while unlinked_rows(conn).await > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the chainer links committed rows"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A write does not wait while another instance holds the chain lock: its
+/// row is committed without a link, and the chainer links it (with no
+/// reader asking) once the lock is free, after what that instance linked.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn appends_wait_for_the_chain_lock() {
+async fn writes_do_not_wait_for_the_chain_lock() {
     let fx = fresh_postgres().await;
     let store = fx.open().await;
+    let mut check = raw(&fx).await;
+    store
+        .record_event(&event(OffsetDateTime::UNIX_EPOCH))
+        .await
+        .unwrap();
+    all_linked(&mut check).await;
     let mut other = raw(&fx).await;
     let mut tx = other.begin().await.unwrap();
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
@@ -125,14 +150,19 @@ async fn appends_wait_for_the_chain_lock() {
         .await
         .unwrap();
 
-    let write = tokio::spawn({
-        let store = store.clone();
-        async move { store.record_event(&event(OffsetDateTime::UNIX_EPOCH)).await }
-    });
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(!write.is_finished(), "the append waits for the lock");
+    let second = event(OffsetDateTime::UNIX_EPOCH);
+    tokio::time::timeout(Duration::from_secs(2), store.record_event(&second))
+        .await
+        .expect("the write does not wait for the chain lock")
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        unlinked_rows(&mut check).await,
+        1,
+        "linked only after the lock"
+    );
     tx.commit().await.unwrap();
-    write.await.unwrap().unwrap();
+    all_linked(&mut check).await;
     let head = audit_chain::verify(&*store, 10, None).await.unwrap();
-    assert_eq!(head.unwrap().seq, 1);
+    assert_eq!(head.unwrap().seq, 2);
 }
