@@ -2,7 +2,8 @@
 # Soak: a release `doorward serve` under a steady mix of every kind of request
 # for 10 minutes, reporting every 30 s (requests, answers by status, unexpected
 # answers, latency p50/p95/p99, RSS) and ending with PASS/FAIL: no unexpected
-# answer, and RSS did not grow after the warm-up. Not part of CI (too long).
+# answer, RSS did not grow after the warm-up, and `doorward audit verify` finds
+# the audit chain intact. Not part of CI (too long).
 #
 #   tests/soak/run.sh                       # 600 s, SQLite, builds the release binary
 #   SOAK_SECONDS=120 tests/soak/run.sh      # shorter
@@ -81,6 +82,18 @@ python3 "$here/load.py" --port "$port" --pid "$server_pid" --seconds "$seconds" 
 kill -0 "$server_pid" 2>/dev/null || { echo "the server died"; status=1; }
 if grep -q 'panicked' "$work/serve.log"; then
   echo "the server panicked:"; grep -A5 'panicked' "$work/serve.log"; status=1
+fi
+# The audit log's hash chain, written by every request of the soak while the
+# server still runs (on PostgreSQL rows are linked after their commit; the
+# check links what is pending, then walks the chain).
+if (
+  cd "$work"
+  for v in $(env | sed -n 's/^\(DOORWARD_[A-Z0-9_]*\)=.*/\1/p'); do unset "$v"; done
+  DOORWARD_DATABASE_URL="$db_url" RUST_LOG=warn exec "$bin" audit verify
+) >"$work/verify.txt" 2>&1; then
+  echo "audit chain: $(head -n 1 "$work/verify.txt")"
+else
+  echo "audit chain broken:"; cat "$work/verify.txt"; status=1
 fi
 errors="$(grep -c '"level":"ERROR"\| ERROR ' "$work/serve.log" || true)"
 echo "server log: $(wc -l <"$work/serve.log") lines, $errors at ERROR"
