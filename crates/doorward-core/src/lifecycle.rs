@@ -12,6 +12,7 @@ use crate::audit::{self, AuditKind, ClientInfo};
 use crate::error::{Error, Result};
 use crate::mail::{MailKind, OutgoingMail};
 use crate::store::{AccountTokenKind, MailBudget, NewAccountToken, TokenUse, UserRecord};
+use crate::throttle::ThrottleKey;
 use crate::tokens;
 use crate::types::{Email, FieldError, Password, Username};
 
@@ -359,6 +360,12 @@ impl Accounts {
     ) -> Result<()> {
         let user = self.me(user_id).await?;
         let new = self.new_password_for(&user, new_password)?;
+        // Guesses at the current password (with a stolen access token) count
+        // like failed logins of the account and from the client, and meet
+        // the same block (429), passed from the owner's known networks.
+        let gate = self
+            .throttle_gate(ThrottleKey::account(user.id), Some(user.id), client, now)
+            .await?;
         let current = Password::for_login(current_password).unwrap_or_else(Password::placeholder);
         let wrong_current = || {
             Error::Invalid(vec![FieldError::new(
@@ -373,7 +380,18 @@ impl Accounts {
             .await?
             .ok
         {
-            return Err(wrong_current());
+            let event = audit::event(
+                AuditKind::PasswordChanged,
+                now,
+                client,
+                Some(user.id),
+                Some(session_id),
+                "failure: wrong current password",
+            );
+            return Err(match self.count_failure(&gate, &event, now).await? {
+                Some(retry_after_secs) => Error::TooManyAttempts { retry_after_secs },
+                None => wrong_current(),
+            });
         }
         let new_hash = self.hasher.hash(&new).await?;
         let event = audit::event(
@@ -399,6 +417,8 @@ impl Accounts {
             .ok_or_else(wrong_current)?;
         self.profiles.forget(user.id);
         self.revocations.revoked(&revoked, now);
+        // Knowing the password forgets the account's failures, as a login does.
+        self.throttle_success(&gate).await;
         self.mail(&user.email, MailKind::PasswordChanged);
         Ok(())
     }

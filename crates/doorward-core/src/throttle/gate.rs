@@ -11,6 +11,7 @@ use super::{same_network, Refusal, ThrottleKey};
 use crate::accounts::Accounts;
 use crate::audit::{self, AuditKind, ClientInfo};
 use crate::error::{Error, Result};
+use crate::store::AuditEvent;
 
 /// How many of an account's recent session addresses are compared.
 const KNOWN_IPS_LIMIT: u32 = 100;
@@ -129,20 +130,31 @@ impl Accounts {
             None,
             "failure: invalid credentials",
         );
-        let records = match self
-            .store
-            .record_login_failure(&gate.keys, &self.throttle, now, &event)
-            .await
-        {
-            Ok(records) => records,
-            Err(e) => return e.into(),
-        };
-        match self.throttle.refusal(&records, now) {
-            Some(r) if gate.passing_block => Error::TooManyAttempts {
-                retry_after_secs: r.retry_after_secs,
-            },
-            _ => Error::InvalidCredentials,
+        match self.count_failure(gate, &event, now).await {
+            Ok(Some(retry_after_secs)) => Error::TooManyAttempts { retry_after_secs },
+            Ok(None) => Error::InvalidCredentials,
+            Err(e) => e,
         }
+    }
+
+    /// Counts a failed password check against every key of `gate`, in one
+    /// transaction with `event`. `Some(retry_after)` when the attempt is to
+    /// be answered as blocked: the account was blocked and only passed from
+    /// a known network, and the count still blocks it.
+    pub(crate) async fn count_failure(
+        &self,
+        gate: &Gate,
+        event: &AuditEvent,
+        now: OffsetDateTime,
+    ) -> Result<Option<u64>> {
+        let records = self
+            .store
+            .record_login_failure(&gate.keys, &self.throttle, now, event)
+            .await?;
+        Ok(match self.throttle.refusal(&records, now) {
+            Some(r) if gate.passing_block => Some(r.retry_after_secs),
+            _ => None,
+        })
     }
 
     /// A successful login forgets the account's failures (never the

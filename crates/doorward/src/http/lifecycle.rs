@@ -132,6 +132,7 @@ pub async fn reset_password(
     (status = 400, body = Problem), (status = 401, body = Problem), (status = 404, body = Problem),
     (status = 413, body = Problem), (status = 415, body = Problem),
     (status = 422, body = Problem, description = "`invalid_request` (`current_password`: `incorrect_password`) or `weak_password`"),
+    (status = 429, body = Problem, description = "`too_many_attempts`: too many wrong current passwords or failed logins; see `Retry-After`"),
     (status = 503, body = Problem),
 ))]
 pub async fn change_password(

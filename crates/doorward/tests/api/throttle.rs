@@ -407,3 +407,60 @@ async fn forwarded_headers_are_believed_only_from_trusted_proxies() {
     )
     .await;
 }
+
+/// `POST /v1/me/password` from `ip` (through the trusted proxy) with `access`.
+async fn change_from(app: &TestApp, ip: &str, access: &str, current: &str) -> Response {
+    app.client
+        .post(app.url("/v1/me/password"))
+        .bearer_auth(access)
+        .header("x-forwarded-for", ip)
+        .json(&json!({"current_password": current, "new_password": "a brand new passphrase 7"}))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Guesses at the current password with a stolen access token count like
+/// failed logins: after the account's budget the thief gets 429 (even with
+/// the right password, and at the login too), each guess is audited, and
+/// the owner on a known network still changes the password, which forgets
+/// the failures.
+#[tokio::test]
+async fn guesses_at_the_current_password_are_throttled() {
+    let app =
+        TestApp::spawn_with(&[BEHIND_PROXY, ("DOORWARD_THROTTLE_ACCOUNT_FAILURES", "3")]).await;
+    let body = app.signed_up("ada@example.com").await;
+    let access = s(&body["access_token"]).to_owned();
+    let thief = "203.0.113.5";
+    for _ in 0..3 {
+        let res = change_from(&app, thief, &access, WRONG).await;
+        let problem = problem(res, 422, "invalid_request").await;
+        assert_eq!(problem["errors"][0]["code"], "incorrect_password");
+    }
+    let (retry, _) = throttled(change_from(&app, thief, &access, PASSWORD).await).await;
+    assert_eq!(retry, 30);
+    // The same account budget: the login is blocked for the thief too.
+    throttled(login_as(&app, thief, "ada@example.com", PASSWORD).await).await;
+    let events = app
+        .state
+        .accounts
+        .store
+        .recent_audit(None, 1000)
+        .await
+        .unwrap();
+    let failed = events
+        .iter()
+        .filter(|e| {
+            e.kind == AuditKind::PasswordChanged && e.outcome == "failure: wrong current password"
+        })
+        .count();
+    assert_eq!(failed, 3);
+    assert!(events.iter().any(|e| e.kind == AuditKind::Throttled));
+
+    // The owner, from the network the account signed up from.
+    let res = change_from(&app, "127.0.0.1", &access, PASSWORD).await;
+    assert_eq!(res.status(), 204);
+    // The change forgot the account's failures: a wrong guess is a 422 again.
+    let res = change_from(&app, thief, &access, WRONG).await;
+    problem(res, 422, "invalid_request").await;
+}
