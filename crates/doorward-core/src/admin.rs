@@ -55,6 +55,17 @@ pub fn parse_roles(raw: &[String]) -> Result<Vec<String>> {
     Ok(roles)
 }
 
+/// Whether two role lists hold the same roles, whatever their order.
+fn same_roles(a: &[String], b: &[String]) -> bool {
+    fn sorted(r: &[String]) -> Vec<&str> {
+        let mut r: Vec<&str> = r.iter().map(String::as_str).collect();
+        r.sort_unstable();
+        r.dedup();
+        r
+    }
+    sorted(a) == sorted(b)
+}
+
 impl Accounts {
     /// Users in creation order, optionally only those whose email or
     /// username contains `query`.
@@ -115,14 +126,15 @@ impl Accounts {
             Some(false) if before.disabled => event(AuditKind::UserEnabled, "success"),
             _ => {}
         }
+        // The same roles in another order are no change: nothing is
+        // written, audited or revoked.
+        let roles = roles.filter(|r| !same_roles(r, &before.roles));
         if let Some(r) = &roles {
-            if *r != before.roles {
-                event(
-                    AuditKind::RolesChanged,
-                    &format!("success: roles {}", r.join(",")),
-                );
-                revoke = true;
-            }
+            event(
+                AuditKind::RolesChanged,
+                &format!("success: roles {}", r.join(",")),
+            );
+            revoke = true;
         }
         let patch = UserPatch {
             disabled: patch.disabled,
@@ -179,5 +191,19 @@ mod tests {
         assert!(r(&["<script>"]).is_err());
         let many: Vec<String> = (0..17).map(|i| format!("r{i}")).collect();
         assert!(parse_roles(&many).is_err());
+    }
+
+    #[test]
+    fn the_same_roles_in_another_order_are_the_same() {
+        let v = |r: &[&str]| r.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(same_roles(
+            &v(&["user", "support", "admin"]),
+            &v(&["user", "admin", "support"])
+        ));
+        assert!(!same_roles(&v(&["user", "admin"]), &v(&["user"])));
+        assert!(!same_roles(
+            &v(&["user", "admin"]),
+            &v(&["user", "support"])
+        ));
     }
 }

@@ -248,6 +248,31 @@ async fn changing_roles_revokes_and_new_tokens_carry_them() {
         .contains(&"roles_changed".to_owned()));
 }
 
+/// The same roles in another order change nothing: no `roles_changed` row,
+/// and the user's sessions go on.
+#[tokio::test]
+async fn reordered_roles_are_no_change() {
+    let app = TestApp::spawn().await;
+    let root = admin(&app).await;
+    let user = app.signed_up("ada@example.com").await;
+    let id = s(&user["user"]["id"]);
+    let res = patch(&app, &root, id, json!({"roles": ["admin", "support"]})).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let again = app.logged_in("ada@example.com").await;
+    let access = s(&again["access_token"]);
+    let changes = |kinds: Vec<String>| kinds.iter().filter(|k| *k == "roles_changed").count();
+    let before = changes(audit_kinds(&app).await);
+    let res = patch(&app, &root, id, json!({"roles": ["support", "admin"]})).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["roles"],
+        json!(["user", "admin", "support"]),
+        "the stored order stays"
+    );
+    assert_eq!(app.me(access).await.status(), StatusCode::OK);
+    assert_eq!(changes(audit_kinds(&app).await), before);
+}
+
 #[tokio::test]
 async fn administrators_cannot_lock_themselves_out() {
     let app = TestApp::spawn().await;
