@@ -7,6 +7,8 @@
 //! committed so far, in one transaction under one advisory lock shared by
 //! every instance: two passes can never both follow the same link.
 
+use std::sync::LazyLock;
+
 use doorward_core::audit::{AuditCursor, AuditFilter, AuditPage};
 use doorward_core::audit_chain::{self, ChainHash, ChainHead, ChainState, ChainedEvent};
 use doorward_core::store::{AuditEvent, AuditRecord, StoreError};
@@ -88,9 +90,9 @@ pub(super) async fn append(
     chainer: &Chainer,
     events: &[AuditEvent],
 ) -> Result<Appended, StoreError> {
-    let sql = insert_event_sql(1);
+    static INSERT_EVENT: LazyLock<String> = LazyLock::new(|| insert_event_sql(1));
     for event in events {
-        bind_event(sqlx::query(&sql), event)
+        bind_event(sqlx::query(&INSERT_EVENT), event)
             .execute(&mut *conn)
             .await
             .map_err(db_error)?;

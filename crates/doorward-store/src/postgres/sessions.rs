@@ -6,6 +6,8 @@
 //! taken token first, then session, and several sessions in (created_at, id)
 //! order, so two transactions never wait on each other in a cycle.
 
+use std::sync::LazyLock;
+
 use doorward_core::store::{
     AuditEvent, NewSession, RefreshState, RevokeScope, RevokedSession, SessionRecord, StoreError,
     TokenHash, UserRecord,
@@ -74,6 +76,35 @@ pub(super) async fn by_id<'c>(
     Ok(row.map(SessionRecord::from))
 }
 
+/// The statement of [`refresh_state_for_update`], built once (the hottest write).
+static REFRESH_STATE_FOR_UPDATE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT t.rotated_at, {session}, {user} \
+         FROM refresh_tokens t \
+         JOIN sessions s ON s.id = t.session_id \
+         JOIN users u ON u.id = s.user_id \
+         WHERE t.hash = $1 \
+         FOR UPDATE OF t, s",
+        session = prefixed("s", COLUMNS),
+        user = prefixed("u", users::COLUMNS),
+    )
+});
+
+/// The statement of [`rotate`], built once.
+static ROTATE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH rotated AS ( \
+             UPDATE refresh_tokens SET rotated_at = $1 WHERE hash = $2 AND rotated_at IS NULL \
+         ), successor AS ( \
+             INSERT INTO refresh_tokens (hash, session_id, created_at) VALUES ($3, $4, $1) \
+         ), logged AS ( \
+             {} \
+         ) \
+         UPDATE sessions SET last_used_at = $1, expires_at = $5 WHERE id = $4",
+        audit::insert_event_sql(6)
+    )
+});
+
 /// The presented token with its session and user, or `None` when the hash
 /// is unknown. One statement, inside the rotation transaction; it locks the
 /// token and session rows until the transaction ends: a concurrent
@@ -86,20 +117,11 @@ pub(super) async fn refresh_state_for_update(
 ) -> Result<Option<RefreshState>, StoreError> {
     // Foreign keys (with cascades) guarantee the session and the user of a
     // stored token: the inner joins only miss on a corrupt database.
-    let row = sqlx::query_as::<_, RefreshJoinRow>(&format!(
-        "SELECT t.rotated_at, {session}, {user} \
-         FROM refresh_tokens t \
-         JOIN sessions s ON s.id = t.session_id \
-         JOIN users u ON u.id = s.user_id \
-         WHERE t.hash = $1 \
-         FOR UPDATE OF t, s",
-        session = prefixed("s", COLUMNS),
-        user = prefixed("u", users::COLUMNS),
-    ))
-    .bind(presented.as_slice())
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(db_error)?;
+    let row = sqlx::query_as::<_, RefreshJoinRow>(&REFRESH_STATE_FOR_UPDATE)
+        .bind(presented.as_slice())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db_error)?;
     Ok(row.map(|row| RefreshState {
         session: SessionRecord::from(row.session),
         rotated_at: row.rotated_at,
@@ -121,18 +143,7 @@ pub(super) async fn rotate(
     new_expires_at: OffsetDateTime,
     event: &AuditEvent,
 ) -> Result<(), StoreError> {
-    let sql = format!(
-        "WITH rotated AS ( \
-             UPDATE refresh_tokens SET rotated_at = $1 WHERE hash = $2 AND rotated_at IS NULL \
-         ), successor AS ( \
-             INSERT INTO refresh_tokens (hash, session_id, created_at) VALUES ($3, $4, $1) \
-         ), logged AS ( \
-             {} \
-         ) \
-         UPDATE sessions SET last_used_at = $1, expires_at = $5 WHERE id = $4",
-        audit::insert_event_sql(6)
-    );
-    let query = sqlx::query(&sql)
+    let query = sqlx::query(&ROTATE)
         .bind(ms(now))
         .bind(presented.as_slice())
         .bind(new_hash.as_slice())

@@ -1,5 +1,7 @@
 //! SQL for `sessions` and their `refresh_tokens`: start, rotate, revoke, list.
 
+use std::sync::LazyLock;
+
 use doorward_core::audit_chain::{ChainHead, ChainedEvent};
 use doorward_core::store::{
     NewSession, RefreshState, RevokeScope, RevokedSession, SessionRecord, StoreError, TokenHash,
@@ -69,6 +71,34 @@ pub(super) async fn by_id<'c>(
         .transpose()
 }
 
+/// The batch of [`begin_refresh`], built once (the hottest write).
+static BEGIN_REFRESH: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "BEGIN IMMEDIATE; \
+         SELECT t.rotated_at, {session}, {user}, \
+                (SELECT seq {last}) AS head_seq, (SELECT hash {last}) AS head_hash \
+         FROM refresh_tokens t \
+         JOIN sessions s ON s.id = t.session_id \
+         JOIN users u ON u.id = s.user_id \
+         WHERE t.hash = ?",
+        session = prefixed("s", COLUMNS),
+        user = prefixed("u", users::COLUMNS),
+        last = audit::LAST_LINK,
+    )
+});
+
+/// The batch of [`rotate_and_commit`], built once.
+static ROTATE_AND_COMMIT: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "UPDATE refresh_tokens SET rotated_at = ? WHERE hash = ? AND rotated_at IS NULL; \
+         INSERT INTO refresh_tokens (hash, session_id, created_at) VALUES (?, ?, ?); \
+         UPDATE sessions SET last_used_at = ?, expires_at = ? WHERE id = ?; \
+         {}; \
+         COMMIT",
+        audit::INSERT_LINK
+    )
+});
+
 /// Begins the write transaction (`BEGIN IMMEDIATE`) and reads the presented
 /// token with its session and user, and the audit chain's last link (the
 /// rotation's audit row follows it): one batch, one round trip (see
@@ -80,22 +110,11 @@ pub(super) async fn begin_refresh(
 ) -> Result<Option<(RefreshState, Option<ChainHead>)>, StoreError> {
     // Foreign keys (with cascades) guarantee the session and the user of a
     // stored token: the inner joins only miss on a corrupt database.
-    let row = sqlx::query_as::<_, RefreshJoinRow>(&format!(
-        "BEGIN IMMEDIATE; \
-         SELECT t.rotated_at, {session}, {user}, \
-                (SELECT seq {last}) AS head_seq, (SELECT hash {last}) AS head_hash \
-         FROM refresh_tokens t \
-         JOIN sessions s ON s.id = t.session_id \
-         JOIN users u ON u.id = s.user_id \
-         WHERE t.hash = ?",
-        session = prefixed("s", COLUMNS),
-        user = prefixed("u", users::COLUMNS),
-        last = audit::LAST_LINK,
-    ))
-    .bind(presented.as_slice())
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(db_error)?;
+    let row = sqlx::query_as::<_, RefreshJoinRow>(&BEGIN_REFRESH)
+        .bind(presented.as_slice())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db_error)?;
     let Some(row) = row else {
         return Ok(None);
     };
@@ -122,15 +141,7 @@ pub(super) async fn rotate_and_commit(
     new_expires_at: OffsetDateTime,
     link: &ChainedEvent,
 ) -> Result<(), StoreError> {
-    let sql = format!(
-        "UPDATE refresh_tokens SET rotated_at = ? WHERE hash = ? AND rotated_at IS NULL; \
-         INSERT INTO refresh_tokens (hash, session_id, created_at) VALUES (?, ?, ?); \
-         UPDATE sessions SET last_used_at = ?, expires_at = ? WHERE id = ?; \
-         {}; \
-         COMMIT",
-        audit::INSERT_LINK
-    );
-    let query = sqlx::query(&sql)
+    let query = sqlx::query(&ROTATE_AND_COMMIT)
         .bind(ms(now))
         .bind(presented.as_slice())
         .bind(new_hash.as_slice())
