@@ -12,28 +12,15 @@
     clippy::indexing_slicing
 )]
 
+mod common;
+
+use common::doorward;
 use std::io::Write as _;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-
-/// The binary, run in `dir` with cheap argon2 and no `DOORWARD_*` or
-/// `RUST_LOG` from the outer environment.
-fn doorward(dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_doorward"));
-    cmd.current_dir(dir);
-    for (name, _) in std::env::vars() {
-        if name.starts_with("DOORWARD_") {
-            cmd.env_remove(name);
-        }
-    }
-    cmd.env_remove("RUST_LOG")
-        .env("DOORWARD_PASSWORD_HASH_MEMORY_KIB", "1024")
-        .env("DOORWARD_PASSWORD_HASH_ITERATIONS", "1");
-    cmd
-}
 
 /// Run to completion, feeding `stdin`.
 fn run_with(mut cmd: Command, stdin: &str) -> Output {

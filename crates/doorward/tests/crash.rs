@@ -27,6 +27,9 @@
 #[path = "api/postgres.rs"]
 mod postgres;
 
+mod common;
+
+use common::free_port;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -79,14 +82,6 @@ fn seed() -> u64 {
 }
 
 // ---------------------------------------------------------------- the server
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// One life of `doorward serve`; SIGKILLed by `kill` or when dropped.
 struct Server {

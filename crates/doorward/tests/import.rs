@@ -13,6 +13,8 @@
     clippy::indexing_slicing
 )]
 
+mod common;
+
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -22,19 +24,10 @@ use doorward_core::types::Password;
 use serde_json::json;
 use sqlx::{ConnectOptions as _, Connection as _};
 
-/// The binary, run in `dir` with cheap argon2 and no outer `DOORWARD_*`.
+/// The binary, run in `dir` (see `common::doorward`) on the database there.
 fn doorward(dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_doorward"));
-    cmd.current_dir(dir);
-    for (name, _) in std::env::vars() {
-        if name.starts_with("DOORWARD_") {
-            cmd.env_remove(name);
-        }
-    }
-    cmd.env_remove("RUST_LOG")
-        .env("DOORWARD_PASSWORD_HASH_MEMORY_KIB", "1024")
-        .env("DOORWARD_PASSWORD_HASH_ITERATIONS", "1")
-        .env("DOORWARD_DATABASE_URL", db_url(dir));
+    let mut cmd = common::doorward(dir);
+    cmd.env("DOORWARD_DATABASE_URL", db_url(dir));
     cmd
 }
 

@@ -25,6 +25,9 @@
 #[path = "api/postgres.rs"]
 mod postgres;
 
+mod common;
+
+use common::free_port;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -42,14 +45,6 @@ const PREFIX: &str = "doorward_inst_";
 const PASSWORD: &str = "correct horse battery staple";
 
 // ---------------------------------------------------------------- processes
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// The binary with cheap argon2 and nothing from the outer `DOORWARD_*`.
 fn doorward() -> Command {

@@ -16,36 +16,15 @@
     clippy::indexing_slicing
 )]
 
+mod common;
+
+use common::{doorward, free_port};
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-
-/// The binary, run in `dir` with cheap argon2 and no `DOORWARD_*` or
-/// `RUST_LOG` from the outer environment.
-fn doorward(dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_doorward"));
-    cmd.current_dir(dir);
-    for (name, _) in std::env::vars() {
-        if name.starts_with("DOORWARD_") {
-            cmd.env_remove(name);
-        }
-    }
-    cmd.env_remove("RUST_LOG")
-        .env("DOORWARD_PASSWORD_HASH_MEMORY_KIB", "1024")
-        .env("DOORWARD_PASSWORD_HASH_ITERATIONS", "1");
-    cmd
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn run(cmd: &mut Command) -> Output {
     cmd.stdin(Stdio::null()).output().unwrap()
