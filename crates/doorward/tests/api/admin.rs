@@ -1,27 +1,10 @@
 //! The admin API: role check, user list/search/paging, disable/enable,
 //! roles, delete, forced reset; every change revokes at once and is audited.
 
-use doorward_core::accounts::SignupInput;
-use doorward_core::clock::Clock;
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
 
 use crate::helpers::{invalid_token, problem, s, TestApp, PASSWORD};
-
-/// An administrator created as the CLI does, logged in; returns the access token.
-async fn admin(app: &TestApp) -> String {
-    let input = SignupInput {
-        email: "root@example.com",
-        password: PASSWORD,
-        username: Some("root"),
-    };
-    app.state
-        .accounts
-        .create_user(input, true, app.clock.now())
-        .await
-        .unwrap();
-    s(&app.logged_in("root@example.com").await["access_token"]).to_owned()
-}
 
 async fn get(app: &TestApp, token: &str, path: &str) -> Response {
     app.get_auth(path, token).await
@@ -86,7 +69,7 @@ async fn admin_routes_need_the_admin_role() {
 #[tokio::test]
 async fn users_are_listed_in_pages_and_searched() {
     let app = TestApp::spawn().await;
-    let root = admin(&app).await;
+    let root = app.admin_token().await;
     for i in 0..5 {
         app.signed_up(&format!("person{i}@example.com")).await;
     }
@@ -149,7 +132,7 @@ async fn users_are_listed_in_pages_and_searched() {
 #[tokio::test]
 async fn disabling_revokes_at_once_and_enabling_lets_the_user_back() {
     let app = TestApp::spawn().await;
-    let root = admin(&app).await;
+    let root = app.admin_token().await;
     let user = app.signed_up("ada@example.com").await;
     let id = s(&user["user"]["id"]);
 
@@ -227,7 +210,7 @@ async fn disabling_revokes_at_once_and_enabling_lets_the_user_back() {
 #[tokio::test]
 async fn changing_roles_revokes_and_new_tokens_carry_them() {
     let app = TestApp::spawn().await;
-    let root = admin(&app).await;
+    let root = app.admin_token().await;
     let user = app.signed_up("ada@example.com").await;
     let id = s(&user["user"]["id"]);
     let res = patch(&app, &root, id, json!({"roles": ["admin", "admin"]})).await;
@@ -253,7 +236,7 @@ async fn changing_roles_revokes_and_new_tokens_carry_them() {
 #[tokio::test]
 async fn reordered_roles_are_no_change() {
     let app = TestApp::spawn().await;
-    let root = admin(&app).await;
+    let root = app.admin_token().await;
     let user = app.signed_up("ada@example.com").await;
     let id = s(&user["user"]["id"]);
     let res = patch(&app, &root, id, json!({"roles": ["admin", "support"]})).await;
@@ -276,7 +259,7 @@ async fn reordered_roles_are_no_change() {
 #[tokio::test]
 async fn administrators_cannot_lock_themselves_out() {
     let app = TestApp::spawn().await;
-    let root = admin(&app).await;
+    let root = app.admin_token().await;
     let me: Value = app.me(&root).await.json().await.unwrap();
     let id = s(&me["id"]);
     problem(
@@ -298,7 +281,7 @@ async fn administrators_cannot_lock_themselves_out() {
 #[tokio::test]
 async fn deleting_ends_every_session_and_keeps_the_audit_trail() {
     let app = TestApp::spawn().await;
-    let root = admin(&app).await;
+    let root = app.admin_token().await;
     let user = app.signed_up("ada@example.com").await;
     let id = s(&user["user"]["id"]);
     assert_eq!(
@@ -328,7 +311,7 @@ async fn deleting_ends_every_session_and_keeps_the_audit_trail() {
 async fn a_deleted_users_tokens_are_refused_by_other_instances_too() {
     let app = TestApp::spawn().await;
     let other = app.spawn_sharing(&[]).await;
-    let root = admin(&app).await;
+    let root = app.admin_token().await;
     let user = app.signed_up("ada@example.com").await;
     let access = s(&user["access_token"]);
     assert_eq!(other.me(access).await.status(), StatusCode::OK);
@@ -355,7 +338,7 @@ async fn a_deleted_users_tokens_are_refused_by_other_instances_too() {
 #[tokio::test]
 async fn a_forced_reset_ends_sessions_and_mails_a_working_link() {
     let app = TestApp::spawn().await;
-    let root = admin(&app).await;
+    let root = app.admin_token().await;
     let user = app.signed_up("ada@example.com").await;
     let id = s(&user["user"]["id"]);
     let res = app
@@ -394,7 +377,7 @@ async fn a_forced_reset_ends_sessions_and_mails_a_working_link() {
 #[tokio::test]
 async fn the_audit_log_is_filtered_and_paged_newest_first() {
     let app = TestApp::spawn().await;
-    let root = admin(&app).await;
+    let root = app.admin_token().await;
     let user = app.signed_up("ada@example.com").await;
     let id = s(&user["user"]["id"]).to_owned();
     for _ in 0..3 {

@@ -11,8 +11,6 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use doorward_core::accounts::SignupInput;
-use doorward_core::clock::Clock;
 use doorward_token::{Algorithm, Jwk, Jwks, SigningKey, Verifier, VerifyPolicy};
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
@@ -20,21 +18,6 @@ use serde_json::{json, Value};
 use crate::helpers::*;
 
 // ------------------------------------------------------------ helpers
-
-/// An administrator created as the CLI does, logged in: its access token.
-async fn admin_token(app: &TestApp) -> String {
-    let input = SignupInput {
-        email: "root@example.com",
-        password: PASSWORD,
-        username: Some("root"),
-    };
-    app.state
-        .accounts
-        .create_user(input, true, app.clock.now())
-        .await
-        .unwrap();
-    s(&app.logged_in("root@example.com").await["access_token"]).to_owned()
-}
 
 /// Every account as stored, password hash and roles included: "nothing
 /// changed" is this list being equal before and after.
@@ -612,7 +595,7 @@ fn urlencoding(v: &str) -> String {
 #[tokio::test]
 async fn hostile_values_in_admin_queries_and_bodies() {
     let app = TestApp::spawn().await;
-    let root = admin_token(&app).await;
+    let root = app.admin_token().await;
     let victim = app.signed_up("vic@example.com").await;
     let victim_id = s(&victim["user"]["id"]).to_owned();
     let before = accounts(&app).await;
@@ -962,7 +945,7 @@ async fn look_alike_addresses_never_reach_another_account() {
 async fn existing_and_unknown_accounts_get_identical_answers() {
     let app = TestApp::spawn().await;
     app.signed_up("known@example.com").await;
-    let disabled_root = admin_token(&app).await;
+    let disabled_root = app.admin_token().await;
     let gone = app.signed_up("disabled@example.com").await;
     let res = app
         .client

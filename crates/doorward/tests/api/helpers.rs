@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
 
 use doorward::config::{Overrides, Settings};
-use doorward_core::clock::TestClock;
+use doorward_core::clock::{Clock as _, TestClock};
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
@@ -320,6 +320,30 @@ impl TestApp {
         let res = self.login(email, PASSWORD).await;
         assert_eq!(res.status(), StatusCode::OK);
         res.json().await.unwrap()
+    }
+
+    /// `root@example.com` (username `root`, password `PASSWORD`), made an
+    /// administrator as `doorward user create --admin` does; its id.
+    pub async fn create_admin(&self) -> String {
+        let input = doorward_core::accounts::SignupInput {
+            email: "root@example.com",
+            password: PASSWORD,
+            username: Some("root"),
+        };
+        let user = self
+            .state
+            .accounts
+            .create_user(input, true, self.clock.now())
+            .await
+            .unwrap();
+        user.id.to_string()
+    }
+
+    /// That administrator (see [`create_admin`](Self::create_admin)),
+    /// logged in: its access token.
+    pub async fn admin_token(&self) -> String {
+        self.create_admin().await;
+        s(&self.logged_in("root@example.com").await["access_token"]).to_owned()
     }
 
     pub async fn logout(&self, access_token: &str, body: Option<Value>) -> Response {

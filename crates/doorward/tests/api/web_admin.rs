@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 
-use doorward_core::accounts::SignupInput;
 use doorward_core::audit::{self, AuditKind, ClientInfo};
 use doorward_core::clock::Clock;
 use doorward_core::store::UserRecord;
@@ -138,21 +137,11 @@ impl Browser {
 /// An administrator created as `doorward user create --admin` does, signed
 /// in to the pages.
 async fn admin_browser(app: &TestApp) -> (Browser, String) {
-    let input = SignupInput {
-        email: ROOT,
-        password: PASSWORD,
-        username: Some("root"),
-    };
-    let user = app
-        .state
-        .accounts
-        .create_user(input, true, app.clock.now())
-        .await
-        .unwrap();
+    let id = app.create_admin().await;
     let mut b = Browser::new(app);
     let page = b.log_in(ROOT, PASSWORD).await;
     assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
-    (b, user.id.to_string())
+    (b, id)
 }
 
 /// A user signed in to the pages; returns the browser and the user id.
